@@ -1,0 +1,412 @@
+//! Configuration: defaults, then a TOML file (`KOMPASS_CONFIG`), then `KOMPASS_*`
+//! environment variables. No database URL means the embedded SQLite default.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("environment variable {var}={value:?} is not valid: {reason}")]
+    Env {
+        var: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// The services that make up Kompass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ServiceKind {
+    Tenancy,
+    Assessment,
+    Projects,
+    Reporting,
+}
+
+impl ServiceKind {
+    pub const ALL: [ServiceKind; 4] = [
+        ServiceKind::Tenancy,
+        ServiceKind::Assessment,
+        ServiceKind::Projects,
+        ServiceKind::Reporting,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceKind::Tenancy => "tenancy",
+            ServiceKind::Assessment => "assessment",
+            ServiceKind::Projects => "projects",
+            ServiceKind::Reporting => "reporting",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ServiceKind> {
+        ServiceKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address every gRPC server binds to.
+    pub listen_host: String,
+    pub ports: Ports,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub auth: AuthConfig,
+    pub telemetry: TelemetryConfig,
+    /// Where services reach each other; default: the local ports.
+    pub services: ServiceUrls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ports {
+    pub tenancy: u16,
+    pub assessment: u16,
+    pub projects: u16,
+    pub reporting: u16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Catalog database (PostgreSQL). `None`: embedded SQLite under `data_dir`.
+    pub url: Option<String>,
+    /// Tenant database servers by name. The catalog's own server is always
+    /// available as `primary`.
+    pub servers: BTreeMap<String, String>,
+    /// Prefix of tenant database names (`{prefix}{tenant}`).
+    pub tenant_db_prefix: String,
+    /// Cap on open tenant-database connections in one process.
+    pub max_connections: u32,
+    /// Connections per tenant pool.
+    pub pool_size: u32,
+    /// A tenant pool unused this long is closed.
+    pub idle_timeout_secs: u64,
+    /// Catalog connections.
+    pub catalog_pool_size: u32,
+    /// Embedded mode: SQLite files live here.
+    pub data_dir: PathBuf,
+    /// Tenant databases migrated at once by `kompass migrate`.
+    pub migrate_concurrency: usize,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `None`: in-process cache and event bus.
+    pub url: Option<String>,
+    /// Prefix of every key and stream, so several deployments can share a Redis.
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HS256 secret (development). Either this or `jwks_url`.
+    pub jwt_secret: Option<String>,
+    pub issuer: String,
+    pub audience: String,
+    /// RS256/ES256 keys of an OIDC provider.
+    pub jwks_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP/gRPC collector, e.g. `http://otel-collector:4317`; none: no export.
+    pub otlp_endpoint: Option<String>,
+    pub log_format: LogFormat,
+    /// `tracing` filter, e.g. `info,kompass=debug`.
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceUrls {
+    pub tenancy: Option<String>,
+    pub assessment: Option<String>,
+    pub projects: Option<String>,
+    pub reporting: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen_host: "127.0.0.1".into(),
+            ports: Ports::default(),
+            database: DatabaseConfig::default(),
+            redis: RedisConfig {
+                url: None,
+                key_prefix: "kompass:".into(),
+            },
+            auth: AuthConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            services: ServiceUrls::default(),
+        }
+    }
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            tenancy: 50051,
+            assessment: 50052,
+            projects: 50053,
+            reporting: 50054,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            servers: BTreeMap::new(),
+            tenant_db_prefix: "kompass_t_".into(),
+            max_connections: 40,
+            pool_size: 2,
+            idle_timeout_secs: 300,
+            catalog_pool_size: 5,
+            data_dir: PathBuf::from(".kompass-dev"),
+            migrate_concurrency: 4,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            jwt_secret: None,
+            issuer: "kompass".into(),
+            audience: "kompass".into(),
+            jwks_url: None,
+        }
+    }
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: None,
+            log_format: LogFormat::Text,
+            log: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the file named by `file` or `KOMPASS_CONFIG`, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let env: BTreeMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("KOMPASS_"))
+            .collect();
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("KOMPASS_CONFIG").map(PathBuf::from));
+        let mut cfg = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse { path, source })?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(&env)?;
+        Ok(cfg)
+    }
+
+    /// Applies `KOMPASS_*` variables; the table in README.md lists them.
+    pub fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+        fn num<T: std::str::FromStr>(var: &'static str, v: &str) -> Result<T, ConfigError> {
+            v.parse().map_err(|_| ConfigError::Env {
+                var,
+                value: v.into(),
+                reason: "expected a whole number".into(),
+            })
+        }
+        let some = |v: &str| (!v.is_empty()).then(|| v.to_string());
+        for (k, v) in env {
+            let v = v.as_str();
+            match k.as_str() {
+                "KOMPASS_LISTEN_HOST" => self.listen_host = v.into(),
+                "KOMPASS_TENANCY_PORT" => self.ports.tenancy = num("KOMPASS_TENANCY_PORT", v)?,
+                "KOMPASS_ASSESSMENT_PORT" => {
+                    self.ports.assessment = num("KOMPASS_ASSESSMENT_PORT", v)?
+                }
+                "KOMPASS_PROJECTS_PORT" => self.ports.projects = num("KOMPASS_PROJECTS_PORT", v)?,
+                "KOMPASS_REPORTING_PORT" => {
+                    self.ports.reporting = num("KOMPASS_REPORTING_PORT", v)?
+                }
+                "KOMPASS_DATABASE_URL" => self.database.url = some(v),
+                "KOMPASS_DATABASE_SERVERS" => {
+                    for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                        let (name, url) = pair.split_once('=').ok_or_else(|| ConfigError::Env {
+                            var: "KOMPASS_DATABASE_SERVERS",
+                            value: v.into(),
+                            reason: "expected name=url pairs separated by commas".into(),
+                        })?;
+                        self.database
+                            .servers
+                            .insert(name.trim().into(), url.trim().into());
+                    }
+                }
+                "KOMPASS_TENANT_DB_PREFIX" => self.database.tenant_db_prefix = v.into(),
+                "KOMPASS_DB_MAX_CONNECTIONS" => {
+                    self.database.max_connections = num("KOMPASS_DB_MAX_CONNECTIONS", v)?
+                }
+                "KOMPASS_DB_POOL_SIZE" => {
+                    self.database.pool_size = num("KOMPASS_DB_POOL_SIZE", v)?
+                }
+                "KOMPASS_DB_IDLE_TIMEOUT_SECS" => {
+                    self.database.idle_timeout_secs = num("KOMPASS_DB_IDLE_TIMEOUT_SECS", v)?
+                }
+                "KOMPASS_CATALOG_POOL_SIZE" => {
+                    self.database.catalog_pool_size = num("KOMPASS_CATALOG_POOL_SIZE", v)?
+                }
+                "KOMPASS_MIGRATE_CONCURRENCY" => {
+                    self.database.migrate_concurrency = num("KOMPASS_MIGRATE_CONCURRENCY", v)?
+                }
+                "KOMPASS_DATA_DIR" => self.database.data_dir = v.into(),
+                "KOMPASS_REDIS_URL" => self.redis.url = some(v),
+                "KOMPASS_REDIS_KEY_PREFIX" => self.redis.key_prefix = v.into(),
+                "KOMPASS_JWT_SECRET" => self.auth.jwt_secret = some(v),
+                "KOMPASS_JWT_ISSUER" => self.auth.issuer = v.into(),
+                "KOMPASS_JWT_AUDIENCE" => self.auth.audience = v.into(),
+                "KOMPASS_JWKS_URL" => self.auth.jwks_url = some(v),
+                "KOMPASS_OTLP_ENDPOINT" => self.telemetry.otlp_endpoint = some(v),
+                "KOMPASS_LOG_FORMAT" => {
+                    self.telemetry.log_format = match v {
+                        "text" => LogFormat::Text,
+                        "json" => LogFormat::Json,
+                        _ => {
+                            return Err(ConfigError::Env {
+                                var: "KOMPASS_LOG_FORMAT",
+                                value: v.into(),
+                                reason: "expected text or json".into(),
+                            });
+                        }
+                    }
+                }
+                "KOMPASS_LOG" => self.telemetry.log = v.into(),
+                "KOMPASS_TENANCY_URL" => self.services.tenancy = some(v),
+                "KOMPASS_ASSESSMENT_URL" => self.services.assessment = some(v),
+                "KOMPASS_PROJECTS_URL" => self.services.projects = some(v),
+                "KOMPASS_REPORTING_URL" => self.services.reporting = some(v),
+                // Read by the CLI, not part of the server config.
+                "KOMPASS_CONFIG" | "KOMPASS_TOKEN" | "KOMPASS_TEST_DATABASE_URL"
+                | "KOMPASS_TEST_REDIS_URL" => {}
+                other => {
+                    return Err(ConfigError::Env {
+                        var: "KOMPASS_*",
+                        value: other.into(),
+                        reason: "unknown setting; see the configuration table in README.md".into(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn port(&self, kind: ServiceKind) -> u16 {
+        match kind {
+            ServiceKind::Tenancy => self.ports.tenancy,
+            ServiceKind::Assessment => self.ports.assessment,
+            ServiceKind::Projects => self.ports.projects,
+            ServiceKind::Reporting => self.ports.reporting,
+        }
+    }
+
+    /// URL another service uses to reach `kind`.
+    pub fn service_url(&self, kind: ServiceKind) -> String {
+        let configured = match kind {
+            ServiceKind::Tenancy => &self.services.tenancy,
+            ServiceKind::Assessment => &self.services.assessment,
+            ServiceKind::Projects => &self.services.projects,
+            ServiceKind::Reporting => &self.services.reporting,
+        };
+        configured.clone().unwrap_or_else(|| {
+            let host = match self.listen_host.as_str() {
+                "0.0.0.0" | "::" => "127.0.0.1",
+                h => h,
+            };
+            format!("http://{host}:{}", self.port(kind))
+        })
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        self.database.url.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_overrides_defaults() {
+        let mut cfg: Config = toml::from_str(
+            "listen_host = \"0.0.0.0\"\n[database]\npool_size = 3\nmax_connections = 10\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.database.pool_size, 3);
+        assert_eq!(cfg.ports.tenancy, 50051);
+        let env = BTreeMap::from([
+            ("KOMPASS_DB_POOL_SIZE".to_string(), "4".to_string()),
+            (
+                "KOMPASS_DATABASE_SERVERS".to_string(),
+                "b=postgres://h2/x, c=postgres://h3/y".to_string(),
+            ),
+        ]);
+        cfg.apply_env(&env).unwrap();
+        assert_eq!(cfg.database.pool_size, 4);
+        assert_eq!(cfg.database.max_connections, 10);
+        assert_eq!(cfg.database.servers.len(), 2);
+        assert_eq!(
+            cfg.service_url(ServiceKind::Assessment),
+            "http://127.0.0.1:50052"
+        );
+    }
+
+    #[test]
+    fn bad_env_is_named() {
+        let mut cfg = Config::default();
+        let err = cfg
+            .apply_env(&BTreeMap::from([(
+                "KOMPASS_DB_POOL_SIZE".to_string(),
+                "many".to_string(),
+            )]))
+            .unwrap_err();
+        assert!(err.to_string().contains("KOMPASS_DB_POOL_SIZE"));
+        assert!(
+            cfg.apply_env(&BTreeMap::from([(
+                "KOMPASS_TYPO".to_string(),
+                "1".to_string()
+            )]))
+            .is_err()
+        );
+    }
+}
