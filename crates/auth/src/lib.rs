@@ -5,3 +5,13 @@ mod jwt;
 
 pub use caller::{Caller, PlatformRole, TenantRole};
 pub use jwt::{Claims, JwtError, Verifier, mint_hs256};
+
+use std::collections::BTreeMap;
+
+use kompass_core::{Error, TenantId, UserId};
+
+/// Where tenant memberships come from (the catalog).
+#[async_trait::async_trait]
+pub trait MembershipSource: Send + Sync + 'static {
+    async fn memberships(&self, user: &UserId) -> Result<BTreeMap<TenantId, TenantRole>, Error>;
+}

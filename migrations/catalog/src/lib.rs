@@ -1,1 +1,18 @@
-//! Migrations.
+//! Catalog database schema: tenants and their placement, users, memberships.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_catalog;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_catalog::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "seaql_migrations_catalog".into_iden()
+    }
+}

@@ -1,0 +1,3 @@
+pub mod membership;
+pub mod tenant;
+pub mod user;

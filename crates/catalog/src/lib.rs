@@ -1,0 +1,163 @@
+//! The catalog database. The tenancy service owns writes; the other services
+//! read placement and memberships from it to route and authorise requests
+//! (read-only, through the functions here).
+
+pub mod entity;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kompass_auth::TenantRole;
+use kompass_core::{Error, Msg, TenantId, UserId};
+use kompass_tenant_db::{Placement, TenantDb, TenantDbs};
+use sea_orm::{
+    ColumnTrait, ConnectOptions, Database, DatabaseConnection, EntityTrait, QueryFilter,
+};
+use kompass_migration_catalog::Migrator;
+
+pub use entity::tenant::Model as TenantRow;
+pub use entity::user::Model as UserRow;
+
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantState {
+    Provisioning,
+    Active,
+    Suspended,
+}
+
+impl TenantState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantState::Provisioning => "provisioning",
+            TenantState::Active => "active",
+            TenantState::Suspended => "suspended",
+        }
+    }
+    pub fn parse(s: &str) -> TenantState {
+        match s {
+            "active" => TenantState::Active,
+            "suspended" => TenantState::Suspended,
+            _ => TenantState::Provisioning,
+        }
+    }
+}
+
+/// Handle on the catalog database. Cheap to clone.
+#[derive(Clone)]
+pub struct Catalog {
+    db: DatabaseConnection,
+}
+
+impl Catalog {
+    pub async fn connect(url: &str, pool_size: u32) -> Result<Catalog, Error> {
+        let mut opt = ConnectOptions::new(url.to_string());
+        opt.max_connections(pool_size.max(1))
+            .min_connections(0)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        let db = Database::connect(opt).await.map_err(|e| {
+            Error::Unavailable(Msg::new(
+                format!("catalog database is not reachable: {e}"),
+                format!("katalogdatabasen går inte att nå: {e}"),
+            ))
+        })?;
+        Ok(Catalog { db })
+    }
+
+    pub fn from_connection(db: DatabaseConnection) -> Catalog {
+        Catalog { db }
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Migrates the catalog under an advisory lock.
+    pub async fn migrate(url: &str) -> Result<(), Error> {
+        let single = Catalog::connect(url, 1).await?;
+        kompass_tenant_db::migrate_locked::<Migrator>(&single.db)
+            .await
+            .map_err(|e| Error::internal(format!("catalog migration failed: {e}")))?;
+        single.db.close().await.ok();
+        Ok(())
+    }
+
+    pub async fn tenant(&self, id: &TenantId) -> Result<Option<TenantRow>, Error> {
+        Ok(entity::tenant::Entity::find_by_id(id.as_str())
+            .one(&self.db)
+            .await?)
+    }
+
+    /// The tenant's row, or NOT_FOUND.
+    pub async fn require_tenant(&self, id: &TenantId) -> Result<TenantRow, Error> {
+        self.tenant(id).await?.ok_or_else(|| {
+            Error::NotFound(Msg::new(
+                format!("tenant {id} does not exist"),
+                format!("kommunen {id} finns inte"),
+            ))
+        })
+    }
+
+    pub async fn user(&self, id: &UserId) -> Result<Option<UserRow>, Error> {
+        Ok(entity::user::Entity::find_by_id(id.as_str())
+            .one(&self.db)
+            .await?)
+    }
+
+    pub async fn memberships_of(&self, user: &UserId) -> Result<BTreeMap<TenantId, TenantRole>, Error> {
+        let rows = entity::membership::Entity::find()
+            .filter(entity::membership::Column::UserId.eq(user.as_str()))
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|m| Some((TenantId::parse(&m.tenant_id).ok()?, TenantRole::parse(&m.role)?)))
+            .collect())
+    }
+
+    /// Where an active tenant's database lives. NOT_FOUND for an unknown tenant,
+    /// FAILED_PRECONDITION while provisioning or suspended.
+    pub async fn placement(&self, id: &TenantId) -> Result<Placement, Error> {
+        let t = self.require_tenant(id).await?;
+        match TenantState::parse(&t.state) {
+            TenantState::Active => Ok(Placement {
+                server: t.database_server,
+                database: t.database_name,
+            }),
+            TenantState::Suspended => Err(Error::FailedPrecondition(Msg::new(
+                format!("tenant {id} is suspended"),
+                format!("kommunen {id} är avstängd"),
+            ))),
+            TenantState::Provisioning => Err(Error::FailedPrecondition(Msg::new(
+                format!("tenant {id} is still being onboarded; retry CreateTenant to finish it"),
+                format!("kommunen {id} håller fortfarande på att läggas upp; upprepa CreateTenant för att slutföra"),
+            ))),
+        }
+    }
+}
+
+/// What a service needs to reach a tenant's database on each request.
+#[derive(Clone)]
+pub struct TenantDirectory {
+    pub catalog: Catalog,
+    pub dbs: TenantDbs,
+}
+
+impl TenantDirectory {
+    /// A connection to an active tenant's database, and records the tenant on
+    /// the current request span.
+    pub async fn db(&self, tenant: &TenantId) -> Result<TenantDb, Error> {
+        tracing::Span::current().record("tenant", tenant.as_str());
+        let placement = self.catalog.placement(tenant).await?;
+        self.dbs.get(tenant, &placement).await
+    }
+}
+
+#[async_trait::async_trait]
+impl kompass_auth::MembershipSource for Catalog {
+    async fn memberships(&self, user: &UserId) -> Result<BTreeMap<TenantId, TenantRole>, Error> {
+        self.memberships_of(user).await
+    }
+}

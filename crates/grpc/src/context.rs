@@ -1,0 +1,202 @@
+use std::collections::{BTreeSet, HashSet};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use kompass_auth::{Caller, MembershipSource, PlatformRole, Verifier};
+use kompass_core::i18n::{self, Lang};
+use kompass_core::{Error, UserId};
+use tonic::body::Body;
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+/// Turns a bearer token into a [`Caller`].
+pub struct Authenticator {
+    verifier: Option<Verifier>,
+    memberships: Arc<dyn MembershipSource>,
+    /// Full method paths (`/pkg.Service/Method`) that accept no token.
+    anonymous: HashSet<String>,
+}
+
+impl Authenticator {
+    pub fn new(verifier: Option<Verifier>, memberships: Arc<dyn MembershipSource>) -> Self {
+        Authenticator {
+            verifier,
+            memberships,
+            anonymous: HashSet::new(),
+        }
+    }
+
+    pub fn allow_anonymous(mut self, methods: &[&str]) -> Self {
+        self.anonymous.extend(methods.iter().map(|m| m.to_string()));
+        self
+    }
+
+    pub async fn authenticate(&self, header: Option<&str>, method: &str) -> Result<Caller, Error> {
+        let Some(header) = header else {
+            if self.anonymous.contains(method) {
+                return Ok(Caller::anonymous());
+            }
+            return Err(Error::unauthenticated(
+                "missing bearer token: send `authorization: Bearer <token>`",
+                "bearer-token saknas: skicka `authorization: Bearer <token>`",
+            ));
+        };
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or_else(|| {
+                Error::unauthenticated(
+                    "authorization header must be `Bearer <token>`",
+                    "authorization-huvudet måste vara `Bearer <token>`",
+                )
+            })?;
+        let verifier = self.verifier.as_ref().ok_or_else(|| {
+            Error::unauthenticated(
+                "this server has no token verification configured",
+                "servern har ingen tokenverifiering konfigurerad",
+            )
+        })?;
+        let claims = verifier.verify(token.trim()).await.map_err(|e| {
+            Error::unauthenticated(
+                format!("bearer token rejected: {e}"),
+                format!("bearer-token avvisades: {e}"),
+            )
+        })?;
+        let user = UserId::parse(&claims.sub).map_err(|_| {
+            Error::unauthenticated(
+                "token subject is not a valid user id",
+                "tokenets subjekt är inget giltigt användar-id",
+            )
+        })?;
+        let platform_roles: BTreeSet<PlatformRole> = claims
+            .roles
+            .iter()
+            .filter_map(|r| PlatformRole::parse(r))
+            .collect();
+        let memberships = self.memberships.memberships(&user).await?;
+        Ok(Caller {
+            user: Some(user),
+            platform_roles,
+            memberships,
+        })
+    }
+}
+
+/// The caller the context layer put into the request.
+pub fn caller<T>(req: &tonic::Request<T>) -> Caller {
+    req.extensions().get::<Caller>().cloned().unwrap_or_default()
+}
+
+#[derive(Clone)]
+pub struct ContextLayer {
+    auth: Arc<Authenticator>,
+    service: &'static str,
+}
+
+impl ContextLayer {
+    pub fn new(auth: Arc<Authenticator>, service: &'static str) -> Self {
+        ContextLayer { auth, service }
+    }
+}
+
+impl<S> Layer<S> for ContextLayer {
+    type Service = ContextService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        ContextService {
+            inner,
+            auth: self.auth.clone(),
+            service: self.service,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ContextService<S> {
+    inner: S,
+    auth: Arc<Authenticator>,
+    service: &'static str,
+}
+
+type BoxFuture<T, E> = Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send>>;
+
+fn is_infrastructure(path: &str) -> bool {
+    path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.")
+}
+
+impl<S, B> Service<Request<B>> for ContextService<S>
+where
+    S: Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        // The clone that was polled ready is the one to call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let auth = self.auth.clone();
+        let path = req.uri().path().to_string();
+        let lang = req
+            .headers()
+            .get("accept-language")
+            .and_then(|v| v.to_str().ok())
+            .map(Lang::from_accept_language)
+            .unwrap_or_default();
+        if is_infrastructure(&path) {
+            return Box::pin(inner.call(req));
+        }
+        let span = tracing::info_span!(
+            "rpc",
+            otel.name = %path,
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.service = self.service,
+            rpc.method = %path,
+            tenant = tracing::field::Empty,
+            principal = tracing::field::Empty,
+        );
+        let fut = async move {
+            let header = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            match auth.authenticate(header.as_deref(), &path).await {
+                Ok(caller) => {
+                    let who = caller
+                        .user
+                        .as_ref()
+                        .map(|u| u.to_string())
+                        .unwrap_or_else(|| "anonymous".into());
+                    tracing::Span::current().record("principal", who.as_str());
+                    req.extensions_mut().insert(caller);
+                    let res = inner.call(req).await;
+                    if let Ok(r) = &res {
+                        let code = r
+                            .headers()
+                            .get("grpc-status")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("0");
+                        tracing::debug!(grpc.status = code, "rpc done");
+                    }
+                    res
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "rejected");
+                    Ok(tonic::Status::from(e).into_http())
+                }
+            }
+        }
+        .instrument(span);
+        Box::pin(i18n::with_lang(lang, fut))
+    }
+}

@@ -1,0 +1,280 @@
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kompass_core::{Error, Msg, TenantId};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
+};
+use sea_orm_migration::MigratorTrait;
+use url::Url;
+
+/// Where one tenant's database lives, as the catalog records it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Placement {
+    /// Name of a configured database server (`primary`, …).
+    pub server: String,
+    /// Database name on that server (a file stem in embedded mode).
+    pub database: String,
+}
+
+/// The database servers tenant databases are placed on.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// Named PostgreSQL servers; the URL's path is replaced by the database name.
+    Postgres { servers: BTreeMap<String, Url> },
+    /// Embedded mode: one SQLite file per tenant in `dir`.
+    Sqlite { dir: PathBuf },
+}
+
+fn bad_prefix(prefix: &str) -> Error {
+    Error::internal(format!(
+        "tenant database prefix {prefix:?} must match ^[a-z][a-z0-9_]{{0,20}}$"
+    ))
+}
+
+impl Backend {
+    pub fn postgres(servers: &BTreeMap<String, String>) -> Result<Backend, Error> {
+        let mut parsed = BTreeMap::new();
+        for (name, url) in servers {
+            let u = Url::parse(url).map_err(|e| {
+                Error::internal(format!("database server {name}: URL is not valid: {e}"))
+            })?;
+            parsed.insert(name.clone(), u);
+        }
+        Ok(Backend::Postgres { servers: parsed })
+    }
+
+    pub fn server_names(&self) -> Vec<String> {
+        match self {
+            Backend::Postgres { servers } => servers.keys().cloned().collect(),
+            Backend::Sqlite { .. } => vec!["embedded".into()],
+        }
+    }
+
+    /// `{prefix}{tenant}` with `-` as `_`: a plain identifier that never needs
+    /// quoting tricks. Tenant ids have no `_`, so the mapping cannot collide.
+    pub fn database_name(prefix: &str, tenant: &TenantId) -> Result<String, Error> {
+        let ok = !prefix.is_empty()
+            && prefix.len() <= 21
+            && prefix.as_bytes()[0].is_ascii_lowercase()
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !ok {
+            return Err(bad_prefix(prefix));
+        }
+        Ok(format!("{prefix}{}", tenant.as_str().replace('-', "_")))
+    }
+
+    fn server_url(&self, server: &str) -> Result<&Url, Error> {
+        match self {
+            Backend::Postgres { servers } => servers.get(server).ok_or_else(|| {
+                Error::internal(format!("database server {server:?} is not configured"))
+            }),
+            Backend::Sqlite { .. } => Err(Error::internal("no servers in embedded mode")),
+        }
+    }
+
+    /// The connection URL of a tenant database.
+    pub fn url(&self, p: &Placement) -> Result<String, Error> {
+        check_db_name(&p.database)?;
+        match self {
+            Backend::Postgres { .. } => {
+                let mut u = self.server_url(&p.server)?.clone();
+                u.set_path(&format!("/{}", p.database));
+                u.query_pairs_mut().append_pair("application_name", "kompass");
+                Ok(u.to_string())
+            }
+            Backend::Sqlite { dir } => Ok(format!(
+                "sqlite://{}?mode=rwc",
+                dir.join(format!("{}.db", p.database)).display()
+            )),
+        }
+    }
+
+    /// Opens a pool on a tenant database.
+    pub async fn connect(
+        &self,
+        p: &Placement,
+        max: u32,
+        idle: Duration,
+    ) -> Result<DatabaseConnection, DbErr> {
+        let url = self.url(p).map_err(|e| DbErr::Custom(e.to_string()))?;
+        let mut opt = ConnectOptions::new(url);
+        let max = if matches!(self, Backend::Sqlite { .. }) {
+            1 // one writer: avoids SQLITE_BUSY between our own connections
+        } else {
+            max
+        };
+        opt.max_connections(max)
+            .min_connections(0)
+            .idle_timeout(idle)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        Database::connect(opt).await
+    }
+
+    /// Creates a tenant database if it does not exist. Safe to repeat and to race.
+    pub async fn create_database(&self, p: &Placement) -> Result<(), Error> {
+        check_db_name(&p.database)?;
+        match self {
+            Backend::Sqlite { dir } => {
+                std::fs::create_dir_all(dir).map_err(Error::internal)?;
+                let db = self
+                    .connect(p, 1, Duration::from_secs(1))
+                    .await
+                    .map_err(Error::from)?;
+                db.close().await.ok();
+                Ok(())
+            }
+            Backend::Postgres { .. } => {
+                let admin = self.admin(&p.server).await?;
+                let res = async {
+                    let exists = admin
+                        .query_one_raw(Statement::from_sql_and_values(
+                            DbBackend::Postgres,
+                            "SELECT 1 FROM pg_database WHERE datname = $1",
+                            [p.database.clone().into()],
+                        ))
+                        .await?
+                        .is_some();
+                    if !exists {
+                        // Identifier validated by check_db_name; CREATE DATABASE takes no parameters.
+                        let sql = format!("CREATE DATABASE \"{}\"", p.database);
+                        if let Err(e) = admin.execute_unprepared(&sql).await {
+                            // 42P04: a concurrent onboarding created it first.
+                            if !e.to_string().contains("already exists") {
+                                return Err(e);
+                            }
+                        }
+                    }
+                    Ok::<_, DbErr>(())
+                }
+                .await;
+                admin.close().await.ok();
+                res.map_err(|e| {
+                    Error::Unavailable(Msg::new(
+                        format!("cannot create database {}: {e}", p.database),
+                        format!("kan inte skapa databasen {}: {e}", p.database),
+                    ))
+                })
+            }
+        }
+    }
+
+    /// Drops a tenant database (tests and the benchmark clean up with this).
+    pub async fn drop_database(&self, p: &Placement) -> Result<(), Error> {
+        check_db_name(&p.database)?;
+        match self {
+            Backend::Sqlite { dir } => {
+                let _ = std::fs::remove_file(dir.join(format!("{}.db", p.database)));
+                Ok(())
+            }
+            Backend::Postgres { .. } => {
+                let admin = self.admin(&p.server).await?;
+                let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", p.database);
+                let r = admin.execute_unprepared(&sql).await;
+                admin.close().await.ok();
+                r.map(|_| ()).map_err(Error::from)
+            }
+        }
+    }
+
+    /// A single connection to the server's own database, for CREATE/DROP DATABASE.
+    async fn admin(&self, server: &str) -> Result<DatabaseConnection, Error> {
+        let url = self.server_url(server)?.to_string();
+        let mut opt = ConnectOptions::new(url);
+        opt.max_connections(1)
+            .min_connections(0)
+            .connect_timeout(Duration::from_secs(5))
+            .sqlx_logging(false);
+        Database::connect(opt).await.map_err(|e| {
+            Error::Unavailable(Msg::new(
+                format!("database server {server} is not reachable: {e}"),
+                format!("databasservern {server} går inte att nå: {e}"),
+            ))
+        })
+    }
+}
+
+fn check_db_name(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.as_bytes()[0].is_ascii_lowercase()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::internal(format!(
+            "refusing database name {name:?}: not a plain identifier"
+        )))
+    }
+}
+
+/// Runs `M`'s pending migrations on `db` holding a PostgreSQL advisory lock,
+/// so two replicas or two `kompass migrate` runs never migrate one database
+/// at once. `db` must be a single-connection pool so the lock, the
+/// migrations and the unlock share one session.
+pub async fn migrate_locked<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return M::up(db, None).await;
+    }
+    let key = lock_key(&M::migration_table_name().to_string());
+    db.execute_unprepared(&format!("SELECT pg_advisory_lock({key})"))
+        .await?;
+    let res = M::up(db, None).await;
+    db.execute_unprepared(&format!("SELECT pg_advisory_unlock({key})"))
+        .await?;
+    res
+}
+
+/// A stable 63-bit key per migration table (FNV-1a: std's hasher is seeded).
+fn lock_key(s: &str) -> i64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    (h >> 1) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_urls() {
+        let t = TenantId::parse("ostra-kommun").unwrap();
+        assert_eq!(
+            Backend::database_name("kompass_t_", &t).unwrap(),
+            "kompass_t_ostra_kommun"
+        );
+        assert!(Backend::database_name("Bad\"", &t).is_err());
+        let b = Backend::postgres(&BTreeMap::from([(
+            "primary".to_string(),
+            "postgres://u:p@db:5432/kompass".to_string(),
+        )]))
+        .unwrap();
+        let url = b
+            .url(&Placement {
+                server: "primary".into(),
+                database: "kompass_t_ostra".into(),
+            })
+            .unwrap();
+        assert_eq!(
+            url,
+            "postgres://u:p@db:5432/kompass_t_ostra?application_name=kompass"
+        );
+        assert!(
+            b.url(&Placement {
+                server: "primary".into(),
+                database: "x\"; drop".into()
+            })
+            .is_err()
+        );
+    }
+}
