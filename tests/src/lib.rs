@@ -1,1 +1,318 @@
-//! Test harness.
+//! Test harness: each [`TestEnv`] gets its own catalog database and tenant
+//! database prefix on the real PostgreSQL server (crates.io's per-test
+//! database idea), starts the real services on `127.0.0.1:0` and talks gRPC to
+//! them. `KOMPASS_TEST_DATABASE_URL` names the server
+//! (default `postgres://postgres@127.0.0.1:5432/postgres`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kompass_auth::{Claims, mint_hs256};
+use kompass_config::{Config, ServiceKind};
+use kompass_proto::assessment::v1::evaluation_service_client::EvaluationServiceClient;
+use kompass_proto::projects::v1::project_service_client::ProjectServiceClient;
+use kompass_proto::reporting::v1::reporting_service_client::ReportingServiceClient;
+use kompass_proto::tenancy::v1 as tpb;
+use kompass_proto::tenancy::v1::tenant_service_client::TenantServiceClient;
+use kompass_proto::tenancy::v1::user_service_client::UserServiceClient;
+use kompass_serve::{Platform, Running};
+use rand::Rng;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use tonic::transport::Channel;
+
+pub const SECRET: &str = "test-secret-not-for-production";
+
+pub fn server_url() -> String {
+    std::env::var("KOMPASS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn with_db(url: &str, db: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+fn uniq() -> String {
+    let mut r = rand::rng();
+    (0..8)
+        .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[r.random_range(0..36)]))
+        .collect()
+}
+
+pub struct Options {
+    pub max_connections: u32,
+    pub pool_size: u32,
+    pub extra_servers: BTreeMap<String, String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_connections: 20,
+            pool_size: 2,
+            extra_servers: BTreeMap::new(),
+        }
+    }
+}
+
+pub struct TestEnv {
+    pub cfg: Config,
+    pub platform: Platform,
+    pub running: Option<Running>,
+    /// Superuser connection to the server's `postgres` database, for checks.
+    pub admin: DatabaseConnection,
+    pub catalog_db: String,
+    pub prefix: String,
+}
+
+impl TestEnv {
+    pub async fn start() -> TestEnv {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(o: Options) -> TestEnv {
+        let id = uniq();
+        let catalog_db = format!("kc_{id}");
+        let prefix = format!("kt{id}_");
+        let admin = Database::connect(server_url())
+            .await
+            .expect("PostgreSQL must be running: scripts/test.sh starts it");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{catalog_db}\""))
+            .await
+            .unwrap();
+        let catalog_url = with_db(&server_url(), &catalog_db);
+        kompass_catalog::Catalog::migrate(&catalog_url)
+            .await
+            .unwrap();
+        let mut cfg = Config::default();
+        cfg.database.url = Some(catalog_url);
+        cfg.database.servers = o.extra_servers;
+        cfg.database.tenant_db_prefix = prefix.clone();
+        cfg.database.max_connections = o.max_connections;
+        cfg.database.pool_size = o.pool_size;
+        cfg.database.catalog_pool_size = 3;
+        cfg.auth.jwt_secret = Some(SECRET.into());
+        let platform = Platform::open(cfg.clone()).await.unwrap();
+        let running = kompass_serve::start(&platform, &ServiceKind::ALL, |_| 0)
+            .await
+            .unwrap();
+        TestEnv {
+            cfg,
+            platform,
+            running: Some(running),
+            admin,
+            catalog_db,
+            prefix,
+        }
+    }
+
+    pub fn url(&self, k: ServiceKind) -> String {
+        self.running.as_ref().unwrap().url(k)
+    }
+
+    pub async fn channel(&self, k: ServiceKind) -> Channel {
+        Channel::from_shared(self.url(k))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    pub fn token(&self, sub: &str, roles: &[&str]) -> String {
+        mint_hs256(
+            SECRET,
+            &Claims::new("kompass", "kompass", sub, roles, Duration::from_secs(600)),
+        )
+    }
+
+    pub async fn tenants(&self) -> TenantServiceClient<Channel> {
+        TenantServiceClient::new(self.channel(ServiceKind::Tenancy).await)
+    }
+    pub async fn users(&self) -> UserServiceClient<Channel> {
+        UserServiceClient::new(self.channel(ServiceKind::Tenancy).await)
+    }
+    pub async fn evaluations(&self) -> EvaluationServiceClient<Channel> {
+        EvaluationServiceClient::new(self.channel(ServiceKind::Assessment).await)
+    }
+    pub async fn projects(&self) -> ProjectServiceClient<Channel> {
+        ProjectServiceClient::new(self.channel(ServiceKind::Projects).await)
+    }
+    pub async fn reporting(&self) -> ReportingServiceClient<Channel> {
+        ReportingServiceClient::new(self.channel(ServiceKind::Reporting).await)
+    }
+
+    /// Onboards a Swedish tenant as the operator.
+    pub async fn onboard(&self, id: &str) -> tpb::Tenant {
+        self.tenants()
+            .await
+            .create_tenant(authed(
+                &self.token("operator", &["operator"]),
+                new_tenant(id),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// Creates a user and makes them a member of `tenant` with `role`.
+    pub async fn member(&self, user: &str, tenant: &str, role: tpb::TenantRole) {
+        let op = self.token("operator", &["operator"]);
+        let mut users = self.users().await;
+        let _ = users
+            .create_user(authed(
+                &op,
+                tpb::CreateUserRequest {
+                    user_id: user.into(),
+                    user: Some(tpb::User {
+                        email: format!("{user}@example.se"),
+                        display_name: user.into(),
+                        ..Default::default()
+                    }),
+                },
+            ))
+            .await;
+        users
+            .create_membership(authed(
+                &op,
+                tpb::CreateMembershipRequest {
+                    parent: format!("tenants/{tenant}"),
+                    membership: Some(tpb::Membership {
+                        user: format!("users/{user}"),
+                        role: role as i32,
+                        ..Default::default()
+                    }),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+
+    /// Names of this test's tenant databases that exist on the server.
+    pub async fn tenant_databases(&self) -> Vec<String> {
+        let like = format!("{}%", self.prefix.replace('_', "\\_"));
+        self.admin
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY datname",
+                [like.into()],
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get::<String>("", "datname").unwrap())
+            .collect()
+    }
+
+    /// Our open connections to this test's tenant databases.
+    pub async fn tenant_connections(&self) -> i64 {
+        let like = format!("{}%", self.prefix.replace('_', "\\_"));
+        self.admin
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE datname LIKE $1",
+                [like.into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap()
+    }
+
+    /// Stops the services and drops every database this test made.
+    pub async fn cleanup(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+        self.platform.dbs.close_all().await;
+        self.platform.catalog.db().clone().close().await.ok();
+        for db in self.tenant_databases().await {
+            self.admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+                .await
+                .ok();
+        }
+        self.admin
+            .execute_unprepared(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.catalog_db
+            ))
+            .await
+            .ok();
+    }
+}
+
+pub fn new_tenant(id: &str) -> tpb::CreateTenantRequest {
+    tpb::CreateTenantRequest {
+        tenant_id: id.into(),
+        tenant: Some(tpb::Tenant {
+            display_name: format!("{id} kommun"),
+            country: tpb::Country::Se as i32,
+            municipality_code: "1860".into(),
+            population: 12_000,
+            ..Default::default()
+        }),
+        database_server: String::new(),
+    }
+}
+
+/// A request with a bearer token.
+pub fn authed<T>(token: &str, msg: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
+}
+
+/// Services listed by reflection (v1, v1alpha).
+pub async fn reflection_services(ch: Channel) -> (Vec<String>, Vec<String>) {
+    use tonic_reflection::pb::{v1, v1alpha};
+    let v1_list = {
+        let mut c = v1::server_reflection_client::ServerReflectionClient::new(ch.clone());
+        let req = v1::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+                String::new(),
+            )),
+        };
+        let mut s = c
+            .server_reflection_info(tokio_stream::iter([req]))
+            .await
+            .unwrap()
+            .into_inner();
+        match s.message().await.unwrap().unwrap().message_response {
+            Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(l)) => {
+                l.service.into_iter().map(|s| s.name).collect()
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    let v1alpha_list = {
+        let mut c = v1alpha::server_reflection_client::ServerReflectionClient::new(ch);
+        let req = v1alpha::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(
+                v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+            ),
+        };
+        let mut s = c
+            .server_reflection_info(tokio_stream::iter([req]))
+            .await
+            .unwrap()
+            .into_inner();
+        match s.message().await.unwrap().unwrap().message_response {
+            Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(l)) => {
+                l.service.into_iter().map(|s| s.name).collect()
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    (v1_list, v1alpha_list)
+}

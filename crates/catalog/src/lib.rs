@@ -9,15 +9,14 @@ use std::time::Duration;
 
 use kompass_auth::TenantRole;
 use kompass_core::{Error, Msg, TenantId, UserId};
+use kompass_migration_catalog::Migrator;
 use kompass_tenant_db::{Placement, TenantDb, TenantDbs};
 use sea_orm::{
     ColumnTrait, ConnectOptions, Database, DatabaseConnection, EntityTrait, QueryFilter,
 };
-use kompass_migration_catalog::Migrator;
 
 pub use entity::tenant::Model as TenantRow;
 pub use entity::user::Model as UserRow;
-
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TenantState {
@@ -106,14 +105,22 @@ impl Catalog {
             .await?)
     }
 
-    pub async fn memberships_of(&self, user: &UserId) -> Result<BTreeMap<TenantId, TenantRole>, Error> {
+    pub async fn memberships_of(
+        &self,
+        user: &UserId,
+    ) -> Result<BTreeMap<TenantId, TenantRole>, Error> {
         let rows = entity::membership::Entity::find()
             .filter(entity::membership::Column::UserId.eq(user.as_str()))
             .all(&self.db)
             .await?;
         Ok(rows
             .into_iter()
-            .filter_map(|m| Some((TenantId::parse(&m.tenant_id).ok()?, TenantRole::parse(&m.role)?)))
+            .filter_map(|m| {
+                Some((
+                    TenantId::parse(&m.tenant_id).ok()?,
+                    TenantRole::parse(&m.role)?,
+                ))
+            })
             .collect())
     }
 
@@ -132,7 +139,9 @@ impl Catalog {
             ))),
             TenantState::Provisioning => Err(Error::FailedPrecondition(Msg::new(
                 format!("tenant {id} is still being onboarded; retry CreateTenant to finish it"),
-                format!("kommunen {id} håller fortfarande på att läggas upp; upprepa CreateTenant för att slutföra"),
+                format!(
+                    "kommunen {id} håller fortfarande på att läggas upp; upprepa CreateTenant för att slutföra"
+                ),
             ))),
         }
     }

@@ -278,9 +278,7 @@ impl Config {
                 "KOMPASS_DB_MAX_CONNECTIONS" => {
                     self.database.max_connections = num("KOMPASS_DB_MAX_CONNECTIONS", v)?
                 }
-                "KOMPASS_DB_POOL_SIZE" => {
-                    self.database.pool_size = num("KOMPASS_DB_POOL_SIZE", v)?
-                }
+                "KOMPASS_DB_POOL_SIZE" => self.database.pool_size = num("KOMPASS_DB_POOL_SIZE", v)?,
                 "KOMPASS_DB_IDLE_TIMEOUT_SECS" => {
                     self.database.idle_timeout_secs = num("KOMPASS_DB_IDLE_TIMEOUT_SECS", v)?
                 }
@@ -317,7 +315,9 @@ impl Config {
                 "KOMPASS_PROJECTS_URL" => self.services.projects = some(v),
                 "KOMPASS_REPORTING_URL" => self.services.reporting = some(v),
                 // Read by the CLI, not part of the server config.
-                "KOMPASS_CONFIG" | "KOMPASS_TOKEN" | "KOMPASS_TEST_DATABASE_URL"
+                "KOMPASS_CONFIG"
+                | "KOMPASS_TOKEN"
+                | "KOMPASS_TEST_DATABASE_URL"
                 | "KOMPASS_TEST_REDIS_URL" => {}
                 other => {
                     return Err(ConfigError::Env {

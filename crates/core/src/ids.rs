@@ -84,7 +84,12 @@ mod tests {
 
     #[test]
     fn tenant_ids() {
-        for ok in ["ostra", "ab", "kommun-1860", &format!("a{}", "b".repeat(40))] {
+        for ok in [
+            "ostra",
+            "ab",
+            "kommun-1860",
+            &format!("a{}", "b".repeat(40)),
+        ] {
             assert!(TenantId::parse(ok).is_ok(), "{ok}");
         }
         for bad in [

@@ -8,13 +8,11 @@ use crate::ids::{TenantId, UserId};
 pub fn parse<'a>(name: &'a str, pattern: &[&str]) -> Result<Vec<&'a str>, Error> {
     let parts: Vec<&str> = name.split('/').collect();
     let fits = parts.len() == pattern.len()
-        && parts.iter().zip(pattern).all(|(p, pat)| {
-            if *pat == "*" {
-                !p.is_empty()
-            } else {
-                p == pat
-            }
-        });
+        && parts.iter().zip(pattern).all(
+            |(p, pat)| {
+                if *pat == "*" { !p.is_empty() } else { p == pat }
+            },
+        );
     if !fits {
         let want = pattern
             .iter()

@@ -86,7 +86,10 @@ impl Authenticator {
 
 /// The caller the context layer put into the request.
 pub fn caller<T>(req: &tonic::Request<T>) -> Caller {
-    req.extensions().get::<Caller>().cloned().unwrap_or_default()
+    req.extensions()
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[derive(Clone)]

@@ -83,7 +83,8 @@ impl Backend {
             Backend::Postgres { .. } => {
                 let mut u = self.server_url(&p.server)?.clone();
                 u.set_path(&format!("/{}", p.database));
-                u.query_pairs_mut().append_pair("application_name", "kompass");
+                u.query_pairs_mut()
+                    .append_pair("application_name", "kompass");
                 Ok(u.to_string())
             }
             Backend::Sqlite { dir } => Ok(format!(

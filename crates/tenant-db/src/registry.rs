@@ -80,7 +80,11 @@ pub struct RegistryStats {
 }
 
 enum Step {
-    Ready(Arc<OnceCell<DatabaseConnection>>, Lease, Option<Arc<OnceCell<DatabaseConnection>>>),
+    Ready(
+        Arc<OnceCell<DatabaseConnection>>,
+        Lease,
+        Option<Arc<OnceCell<DatabaseConnection>>>,
+    ),
     Wait,
 }
 
@@ -118,7 +122,10 @@ impl TenantDbs {
         RegistryStats {
             open_pools: st.len(),
             max_pools: self.inner.max_pools,
-            in_use: st.values().filter(|e| Arc::strong_count(&e.users) > 1).count(),
+            in_use: st
+                .values()
+                .filter(|e| Arc::strong_count(&e.users) > 1)
+                .count(),
         }
     }
 
@@ -140,9 +147,11 @@ impl TenantDbs {
                     let inner = &self.inner;
                     let res = cell
                         .get_or_try_init(|| {
-                            inner
-                                .backend
-                                .connect(placement, inner.cfg.pool_size, inner.cfg.idle_timeout)
+                            inner.backend.connect(
+                                placement,
+                                inner.cfg.pool_size,
+                                inner.cfg.idle_timeout,
+                            )
                         })
                         .await;
                     return match res {
@@ -154,8 +163,12 @@ impl TenantDbs {
                             self.forget(tenant, &cell);
                             tracing::warn!(tenant = %tenant, error = %e, "tenant database unreachable");
                             Err(Error::Unavailable(Msg::new(
-                                format!("the database of tenant {tenant} is not reachable right now; other tenants are unaffected; try again shortly"),
-                                format!("databasen för {tenant} går inte att nå just nu; andra kommuner påverkas inte; försök igen om en stund"),
+                                format!(
+                                    "the database of tenant {tenant} is not reachable right now; other tenants are unaffected; try again shortly"
+                                ),
+                                format!(
+                                    "databasen för {tenant} går inte att nå just nu; andra kommuner påverkas inte; försök igen om en stund"
+                                ),
                             )))
                         }
                     };
@@ -168,8 +181,8 @@ impl TenantDbs {
                             "alla databasanslutningar är upptagna; försök igen om en stund",
                         )));
                     }
-                    let _ = tokio::time::timeout(left.min(Duration::from_millis(100)), notified)
-                        .await;
+                    let _ =
+                        tokio::time::timeout(left.min(Duration::from_millis(100)), notified).await;
                 }
             }
         }

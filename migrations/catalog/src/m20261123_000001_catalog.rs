@@ -46,10 +46,19 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(Tenants::Table)
                 .if_not_exists()
-                .col(ColumnDef::new(Tenants::Id).string_len(41).not_null().primary_key())
+                .col(
+                    ColumnDef::new(Tenants::Id)
+                        .string_len(41)
+                        .not_null()
+                        .primary_key(),
+                )
                 .col(ColumnDef::new(Tenants::DisplayName).string().not_null())
                 .col(ColumnDef::new(Tenants::Country).string_len(2).not_null())
-                .col(ColumnDef::new(Tenants::MunicipalityCode).string_len(16).not_null())
+                .col(
+                    ColumnDef::new(Tenants::MunicipalityCode)
+                        .string_len(16)
+                        .not_null(),
+                )
                 .col(ColumnDef::new(Tenants::Population).big_integer().not_null())
                 .col(ColumnDef::new(Tenants::State).string_len(16).not_null())
                 .col(
@@ -58,10 +67,26 @@ impl MigrationTrait for Migration {
                         .not_null()
                         .default(false),
                 )
-                .col(ColumnDef::new(Tenants::DatabaseServer).string_len(64).not_null())
-                .col(ColumnDef::new(Tenants::DatabaseName).string_len(63).not_null())
-                .col(ColumnDef::new(Tenants::CreatedAt).timestamp_with_time_zone().not_null())
-                .col(ColumnDef::new(Tenants::UpdatedAt).timestamp_with_time_zone().not_null())
+                .col(
+                    ColumnDef::new(Tenants::DatabaseServer)
+                        .string_len(64)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Tenants::DatabaseName)
+                        .string_len(63)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Tenants::CreatedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Tenants::UpdatedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
                 .to_owned(),
         )
         .await?;
@@ -69,12 +94,31 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(Users::Table)
                 .if_not_exists()
-                .col(ColumnDef::new(Users::Id).string_len(63).not_null().primary_key())
+                .col(
+                    ColumnDef::new(Users::Id)
+                        .string_len(63)
+                        .not_null()
+                        .primary_key(),
+                )
                 .col(ColumnDef::new(Users::Email).string().not_null())
                 .col(ColumnDef::new(Users::DisplayName).string().not_null())
-                .col(ColumnDef::new(Users::PlatformRoles).string().not_null().default(""))
-                .col(ColumnDef::new(Users::Language).string_len(2).not_null().default("sv"))
-                .col(ColumnDef::new(Users::CreatedAt).timestamp_with_time_zone().not_null())
+                .col(
+                    ColumnDef::new(Users::PlatformRoles)
+                        .string()
+                        .not_null()
+                        .default(""),
+                )
+                .col(
+                    ColumnDef::new(Users::Language)
+                        .string_len(2)
+                        .not_null()
+                        .default("sv"),
+                )
+                .col(
+                    ColumnDef::new(Users::CreatedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
                 .to_owned(),
         )
         .await?;
@@ -82,11 +126,27 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(Memberships::Table)
                 .if_not_exists()
-                .col(ColumnDef::new(Memberships::TenantId).string_len(41).not_null())
-                .col(ColumnDef::new(Memberships::UserId).string_len(63).not_null())
+                .col(
+                    ColumnDef::new(Memberships::TenantId)
+                        .string_len(41)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Memberships::UserId)
+                        .string_len(63)
+                        .not_null(),
+                )
                 .col(ColumnDef::new(Memberships::Role).string_len(16).not_null())
-                .col(ColumnDef::new(Memberships::CreatedAt).timestamp_with_time_zone().not_null())
-                .primary_key(Index::create().col(Memberships::TenantId).col(Memberships::UserId))
+                .col(
+                    ColumnDef::new(Memberships::CreatedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .primary_key(
+                    Index::create()
+                        .col(Memberships::TenantId)
+                        .col(Memberships::UserId),
+                )
                 .foreign_key(
                     ForeignKey::create()
                         .from(Memberships::Table, Memberships::TenantId)
@@ -112,8 +172,11 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table(Memberships::Table).to_owned()).await?;
-        m.drop_table(Table::drop().table(Users::Table).to_owned()).await?;
-        m.drop_table(Table::drop().table(Tenants::Table).to_owned()).await
+        m.drop_table(Table::drop().table(Memberships::Table).to_owned())
+            .await?;
+        m.drop_table(Table::drop().table(Users::Table).to_owned())
+            .await?;
+        m.drop_table(Table::drop().table(Tenants::Table).to_owned())
+            .await
     }
 }

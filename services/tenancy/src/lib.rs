@@ -2,6 +2,8 @@
 
 mod convert;
 pub mod onboarding;
+pub mod seed;
+pub use convert::{Country, NewTenant};
 mod tenants;
 mod users;
 

@@ -8,20 +8,33 @@ use chrono::Utc;
 use kompass_catalog::{Catalog, TenantRow, TenantState, entity::tenant};
 use kompass_core::{Error, Msg};
 use kompass_tenant_db::{Backend, Placement, TenantDbs};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, ColumnTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter,
+};
 
 use crate::convert::NewTenant;
 
 /// Picks the server a new tenant goes on: the requested one, or the least used.
-async fn choose_server(catalog: &Catalog, backend: &Backend, wanted: Option<&str>) -> Result<String, Error> {
+async fn choose_server(
+    catalog: &Catalog,
+    backend: &Backend,
+    wanted: Option<&str>,
+) -> Result<String, Error> {
     let servers = backend.server_names();
     if let Some(w) = wanted {
         return if servers.iter().any(|s| s == w) {
             Ok(w.to_string())
         } else {
             Err(Error::InvalidArgument(Msg::new(
-                format!("database server {w:?} is not configured; configured: {}", servers.join(", ")),
-                format!("databasservern {w:?} är inte konfigurerad; konfigurerade: {}", servers.join(", ")),
+                format!(
+                    "database server {w:?} is not configured; configured: {}",
+                    servers.join(", ")
+                ),
+                format!(
+                    "databasservern {w:?} är inte konfigurerad; konfigurerade: {}",
+                    servers.join(", ")
+                ),
             )))
         };
     }
@@ -78,7 +91,10 @@ pub async fn onboard(
                 created_at: Set(now),
                 updated_at: Set(now),
             };
-            match tenant::Entity::insert(row).exec_with_returning(catalog.db()).await {
+            match tenant::Entity::insert(row)
+                .exec_with_returning(catalog.db())
+                .await
+            {
                 Ok(r) => r,
                 // A concurrent onboarding of the same id inserted first: continue with its row.
                 Err(_) => catalog.require_tenant(&t.id).await?,

@@ -51,9 +51,8 @@ impl TenantService for Tenants {
         caller(&req).require_operator()?;
         let new = NewTenant::try_from(req.into_inner())?;
         tracing::Span::current().record("tenant", new.id.as_str());
-        let row =
-            onboarding::onboard(&self.0.catalog, &self.0.dbs, &self.0.tenant_db_prefix, new)
-                .await?;
+        let row = onboarding::onboard(&self.0.catalog, &self.0.dbs, &self.0.tenant_db_prefix, new)
+            .await?;
         Ok(Response::new(tenant_to_pb(row)))
     }
 

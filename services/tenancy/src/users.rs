@@ -87,14 +87,19 @@ impl UserService for Users {
         Ok(Response::new(user_to_pb(row)))
     }
 
-    async fn get_user(&self, req: Request<pb::GetUserRequest>) -> Result<Response<pb::User>, Status> {
+    async fn get_user(
+        &self,
+        req: Request<pb::GetUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
         let c = caller(&req);
         let id = names::user(&req.get_ref().name)?;
         let me = c.user()?;
         if *me != id && !c.is_operator() {
             // Tenant admins may look up the users of their own tenants.
             let theirs = self.0.catalog.memberships_of(&id).await?;
-            let shared = theirs.keys().any(|t| c.tenant_role(t) == Some(TenantRole::TenantAdmin));
+            let shared = theirs
+                .keys()
+                .any(|t| c.tenant_role(t) == Some(TenantRole::TenantAdmin));
             if !shared {
                 return Err(Error::denied(
                     "you may only read your own user, or users of a tenant you administer",
@@ -147,8 +152,8 @@ impl UserService for Users {
             )
             .into());
         }
-        let self_service = c.user.as_ref() == Some(&id)
-            && paths.iter().all(|p| p != "platform_roles");
+        let self_service =
+            c.user.as_ref() == Some(&id) && paths.iter().all(|p| p != "platform_roles");
         if !self_service {
             c.require_operator()?;
         }

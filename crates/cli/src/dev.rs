@@ -1,0 +1,103 @@
+//! `kompass dev`: the whole product in one process, seeded with a demo.
+
+use std::time::Duration;
+
+use kompass_auth::{Claims, mint_hs256};
+use kompass_config::{Config, ServiceKind};
+use kompass_serve::Platform;
+
+pub struct SeedUser {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub roles: &'static [&'static str],
+    pub admin_of: Option<&'static str>,
+}
+
+pub const USERS: &[SeedUser] = &[
+    SeedUser {
+        id: "operator",
+        name: "Olivia Operatör",
+        roles: &["operator"],
+        admin_of: None,
+    },
+    SeedUser {
+        id: "eva",
+        name: "Eva Utvärderare",
+        roles: &["evaluator"],
+        admin_of: None,
+    },
+    SeedUser {
+        id: "analys",
+        name: "Anders Analytiker",
+        roles: &["analyst"],
+        admin_of: None,
+    },
+    SeedUser {
+        id: "anna",
+        name: "Anna Kvalitetsstrateg",
+        roles: &[],
+        admin_of: Some("ostra"),
+    },
+    SeedUser {
+        id: "bertil",
+        name: "Bertil Kvalitetsstrateg",
+        roles: &[],
+        admin_of: Some("vastra"),
+    },
+];
+
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let platform = Platform::open(cfg.clone()).await?;
+    let users: Vec<_> = USERS
+        .iter()
+        .map(|u| (u.id, u.name, u.roles, u.admin_of))
+        .collect();
+    kompass_tenancy::seed::demo(
+        &platform.catalog,
+        &platform.dbs,
+        &cfg.database.tenant_db_prefix,
+        &users,
+    )
+    .await?;
+    let running = kompass_serve::start(&platform, &ServiceKind::ALL, |k| cfg.port(k)).await?;
+    let secret = platform.jwt_secret.clone().unwrap_or_default();
+    println!(
+        "\nKompass is running (embedded: SQLite in {}, in-process cache and events)\n",
+        cfg.database.data_dir.display()
+    );
+    for k in ServiceKind::ALL {
+        println!("  {:<11} {}", k.as_str(), running.url(k));
+    }
+    println!("\nTokens (valid 30 days; send as `authorization: Bearer <token>`):");
+    for u in USERS {
+        let claims = Claims::new(
+            &cfg.auth.issuer,
+            &cfg.auth.audience,
+            u.id,
+            u.roles,
+            Duration::from_secs(30 * 24 * 3600),
+        );
+        let what = match (u.roles.first(), u.admin_of) {
+            (Some(r), _) => r.to_string(),
+            (None, Some(t)) => format!("tenant_admin of {t}"),
+            _ => String::new(),
+        };
+        println!(
+            "\n  {} ({}, {what}):\n  {}",
+            u.id,
+            u.name,
+            mint_hs256(&secret, &claims)
+        );
+    }
+    println!(
+        "\nTry: grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" 127.0.0.1:{} kompass.tenancy.v1.TenantService/ListTenants\n",
+        cfg.ports.tenancy
+    );
+    let mut running = running;
+    tokio::select! {
+        r = running.wait() => r?,
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    running.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! From a [`Config`] to running services. `kompass serve <svc>` starts one,
+//! `kompass dev` and the integration tests start all four in one process.
+
+mod migrate;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kompass_auth::Verifier;
+use kompass_catalog::{Catalog, TenantDirectory};
+use kompass_config::{Config, ServiceKind};
+use kompass_grpc::Authenticator;
+use kompass_tenant_db::{Backend, TenantDbs, TenantDbsConfig};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use migrate::{MigrationReport, migrate_all};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Core(#[from] kompass_core::Error),
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("server {0} stopped: {1}")]
+    Transport(&'static str, tonic::transport::Error),
+}
+
+/// Everything the services share in one process.
+#[derive(Clone)]
+pub struct Platform {
+    pub cfg: Config,
+    pub catalog: Catalog,
+    pub dbs: TenantDbs,
+    pub auth: Arc<Authenticator>,
+    /// The HS256 secret tokens are checked with, if any (dev and tests mint with it).
+    pub jwt_secret: Option<String>,
+}
+
+/// The catalog URL and tenant backend the configuration asks for.
+pub fn storage(cfg: &Config) -> Result<(String, Backend), ServeError> {
+    match &cfg.database.url {
+        Some(url) => {
+            let mut servers = BTreeMap::from([("primary".to_string(), url.clone())]);
+            servers.extend(cfg.database.servers.clone());
+            Ok((url.clone(), Backend::postgres(&servers)?))
+        }
+        None => {
+            let dir = &cfg.database.data_dir;
+            std::fs::create_dir_all(dir.join("tenants"))
+                .map_err(|e| ServeError::Io(format!("creating {}", dir.display()), e))?;
+            Ok((
+                format!("sqlite://{}?mode=rwc", dir.join("catalog.db").display()),
+                Backend::Sqlite {
+                    dir: dir.join("tenants"),
+                },
+            ))
+        }
+    }
+}
+
+/// The dev secret lives in the data dir so tokens printed by `kompass dev`
+/// stay valid across restarts.
+pub fn dev_secret(data_dir: &PathBuf) -> Result<String, ServeError> {
+    let path = data_dir.join("dev-jwt-secret");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        return Ok(s.trim().to_string());
+    }
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| ServeError::Io(format!("creating {}", data_dir.display()), e))?;
+    let secret: String = {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        (0..48)
+            .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)]))
+            .collect()
+    };
+    std::fs::write(&path, &secret)
+        .map_err(|e| ServeError::Io(format!("writing {}", path.display()), e))?;
+    Ok(secret)
+}
+
+impl Platform {
+    /// Connects the catalog (migrating it in embedded mode, where nobody else
+    /// will) and sets up the tenant registry and auth.
+    pub async fn open(cfg: Config) -> Result<Platform, ServeError> {
+        let (catalog_url, backend) = storage(&cfg)?;
+        if cfg.is_embedded() {
+            Catalog::migrate(&catalog_url).await?;
+        }
+        let catalog = Catalog::connect(&catalog_url, cfg.database.catalog_pool_size).await?;
+        let dbs = TenantDbs::new(
+            backend,
+            TenantDbsConfig {
+                max_connections: cfg.database.max_connections,
+                pool_size: cfg.database.pool_size,
+                idle_timeout: Duration::from_secs(cfg.database.idle_timeout_secs),
+                acquire_timeout: Duration::from_secs(10),
+            },
+        );
+        let jwt_secret = match (&cfg.auth.jwt_secret, cfg.is_embedded()) {
+            (Some(s), _) => Some(s.clone()),
+            (None, true) if cfg.auth.jwks_url.is_none() => {
+                Some(dev_secret(&cfg.database.data_dir)?)
+            }
+            _ => None,
+        };
+        let verifier = match (&cfg.auth.jwks_url, &jwt_secret) {
+            (Some(url), _) => Some(Verifier::jwks(url, &cfg.auth.issuer, &cfg.auth.audience)),
+            (None, Some(s)) => Some(Verifier::hs256(s, &cfg.auth.issuer, &cfg.auth.audience)),
+            (None, None) => {
+                tracing::warn!(
+                    "no KOMPASS_JWT_SECRET or KOMPASS_JWKS_URL: every token will be rejected"
+                );
+                None
+            }
+        };
+        let auth = Arc::new(Authenticator::new(verifier, Arc::new(catalog.clone())));
+        Ok(Platform {
+            cfg,
+            catalog,
+            dbs,
+            auth,
+            jwt_secret,
+        })
+    }
+
+    pub fn directory(&self) -> TenantDirectory {
+        TenantDirectory {
+            catalog: self.catalog.clone(),
+            dbs: self.dbs.clone(),
+        }
+    }
+
+    /// Starts one service on `listener`; it stops when `shutdown` turns true.
+    pub fn spawn(
+        &self,
+        kind: ServiceKind,
+        listener: TcpListener,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> JoinHandle<Result<(), ServeError>> {
+        let (name, routes, services) = match kind {
+            ServiceKind::Tenancy => (
+                "tenancy",
+                kompass_tenancy::routes(kompass_tenancy::Tenancy {
+                    catalog: self.catalog.clone(),
+                    dbs: self.dbs.clone(),
+                    tenant_db_prefix: self.cfg.database.tenant_db_prefix.clone(),
+                }),
+                kompass_tenancy::SERVICES,
+            ),
+            ServiceKind::Assessment => (
+                "assessment",
+                kompass_assessment::routes(kompass_assessment::Assessment {
+                    dir: self.directory(),
+                }),
+                kompass_assessment::SERVICES,
+            ),
+            ServiceKind::Projects => (
+                "projects",
+                kompass_projects::routes(kompass_projects::Projects {
+                    dir: self.directory(),
+                }),
+                kompass_projects::SERVICES,
+            ),
+            ServiceKind::Reporting => (
+                "reporting",
+                kompass_reporting::routes(kompass_reporting::Reporting),
+                kompass_reporting::SERVICES,
+            ),
+        };
+        let auth = self.auth.clone();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = shutdown.wait_for(|s| *s).await;
+            };
+            kompass_grpc::serve(name, listener, routes, services, auth, stop)
+                .await
+                .map_err(|e| ServeError::Transport(name, e))
+        })
+    }
+}
+
+/// Services started together, stopped together.
+pub struct Running {
+    pub addrs: BTreeMap<ServiceKind, SocketAddr>,
+    stop: watch::Sender<bool>,
+    handles: Vec<JoinHandle<Result<(), ServeError>>>,
+}
+
+impl Running {
+    pub fn url(&self, kind: ServiceKind) -> String {
+        format!("http://{}", self.addrs[&kind])
+    }
+
+    /// Waits until a service stops (an error) or shutdown is asked.
+    pub async fn wait(&mut self) -> Result<(), ServeError> {
+        let (res, _, rest) = futures::future::select_all(std::mem::take(&mut self.handles)).await;
+        self.handles = rest;
+        res.unwrap_or(Ok(()))
+    }
+
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for h in self.handles {
+            let _ = h.await;
+        }
+    }
+}
+
+/// Binds and starts `kinds`; port 0 binds any free port (tests).
+pub async fn start(
+    platform: &Platform,
+    kinds: &[ServiceKind],
+    port: impl Fn(ServiceKind) -> u16,
+) -> Result<Running, ServeError> {
+    let (stop, rx) = watch::channel(false);
+    let mut addrs = BTreeMap::new();
+    let mut handles = Vec::new();
+    for &kind in kinds {
+        let addr = format!("{}:{}", platform.cfg.listen_host, port(kind));
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|e| ServeError::Io(format!("binding {} to {addr}", kind.as_str()), e))?;
+        addrs.insert(
+            kind,
+            listener
+                .local_addr()
+                .map_err(|e| ServeError::Io("local_addr".into(), e))?,
+        );
+        handles.push(platform.spawn(kind, listener, rx.clone()));
+    }
+    Ok(Running {
+        addrs,
+        stop,
+        handles,
+    })
+}

@@ -1,0 +1,55 @@
+//! `kompass migrate`: the catalog, then every tenant database with bounded
+//! concurrency. One tenant failing does not stop the others.
+
+use futures::StreamExt;
+use kompass_catalog::{Catalog, entity::tenant};
+use kompass_tenant_db::{Backend, Placement};
+use sea_orm::{EntityTrait, QueryOrder};
+
+use crate::ServeError;
+
+#[derive(Debug, Default)]
+pub struct MigrationReport {
+    pub migrated: Vec<String>,
+    pub failed: Vec<(String, String)>,
+}
+
+/// Migrates everything; `progress` is called after each tenant with (done, total).
+pub async fn migrate_all(
+    catalog_url: &str,
+    backend: &Backend,
+    concurrency: usize,
+    progress: impl Fn(usize, usize, &str),
+) -> Result<MigrationReport, ServeError> {
+    Catalog::migrate(catalog_url).await?;
+    let catalog = Catalog::connect(catalog_url, 2).await?;
+    let tenants = tenant::Entity::find()
+        .order_by_asc(tenant::Column::Id)
+        .all(catalog.db())
+        .await
+        .map_err(kompass_core::Error::from)?;
+    catalog.db().clone().close().await.ok();
+    let total = tenants.len();
+    let mut report = MigrationReport::default();
+    let mut runs = futures::stream::iter(tenants.into_iter().map(|t| async move {
+        let p = Placement {
+            server: t.database_server.clone(),
+            database: t.database_name.clone(),
+        };
+        let res = kompass_tenancy::onboarding::migrate_database(backend, &p).await;
+        (t.id, res)
+    }))
+    .buffer_unordered(concurrency.max(1));
+    let mut done = 0;
+    while let Some((id, res)) = runs.next().await {
+        done += 1;
+        match res {
+            Ok(()) => report.migrated.push(id.clone()),
+            Err(e) => report.failed.push((id.clone(), e.to_string())),
+        }
+        progress(done, total, &id);
+    }
+    report.migrated.sort();
+    report.failed.sort();
+    Ok(report)
+}
