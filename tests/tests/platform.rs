@@ -22,7 +22,6 @@ fn new_eval(tenant: &str, title: &str) -> apb::CreateEvaluationRequest {
             kind: apb::EvaluationKind::SelfAssessment as i32,
             ..Default::default()
         }),
-        ..Default::default()
     }
 }
 

@@ -65,10 +65,13 @@ enum Keys {
     Jwks(JwksCache),
 }
 
+type KeysByKid = HashMap<String, (DecodingKey, Algorithm)>;
+
 struct JwksCache {
     url: String,
     http: reqwest::Client,
-    state: RwLock<(HashMap<String, (DecodingKey, Algorithm)>, Option<Instant>)>,
+    /// Keys by `kid`, and when they were last fetched.
+    state: RwLock<(KeysByKid, Option<Instant>)>,
 }
 
 /// Refetching on an unknown `kid` at most this often keeps a flood of forged

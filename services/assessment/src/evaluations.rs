@@ -36,7 +36,6 @@ fn to_pb(tenant: &TenantId, m: evaluation::Model) -> pb::Evaluation {
             nanos: 0,
         }),
         etag: m.version.to_string(),
-        ..Default::default()
     }
 }
 

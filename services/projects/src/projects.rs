@@ -18,7 +18,6 @@ fn to_pb(tenant: &TenantId, m: project::Model) -> pb::Project {
             seconds: m.created_at.timestamp(),
             nanos: 0,
         }),
-        ..Default::default()
     }
 }
 
