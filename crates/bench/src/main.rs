@@ -1,0 +1,629 @@
+//! `kompass-bench`: benchmarks of the real platform (all four services in this
+//! process, real gRPC on loopback) against a real PostgreSQL server.
+//!
+//! `onboarding`: onboarding time per tenant (create + migrate), then one request
+//! to each tenant in turn while watching `pg_stat_activity` for the connection
+//! cap, and this process's resident memory throughout. See docs/benchmarks.md.
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use futures::StreamExt;
+use kompass_auth::{Claims, mint_hs256};
+use kompass_config::{Config, ServiceKind};
+use kompass_proto::assessment::v1 as apb;
+use kompass_proto::assessment::v1::evaluation_service_client::EvaluationServiceClient;
+use kompass_proto::tenancy::v1 as tpb;
+use kompass_proto::tenancy::v1::tenant_service_client::TenantServiceClient;
+use kompass_serve::{Platform, Running};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use tonic::transport::Channel;
+
+const SECRET: &str = "kompass-bench-secret-not-for-production";
+const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(Parser)]
+#[command(name = "kompass-bench", about = "Benchmarks of the running Kompass platform")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Onboard N tenants, then serve one request to each in turn, watching
+    /// connections and memory. Server: KOMPASS_TEST_DATABASE_URL.
+    Onboarding(OnboardingArgs),
+}
+
+#[derive(Args, Clone)]
+struct OnboardingArgs {
+    /// Tenants to onboard.
+    #[arg(long, default_value_t = 1000)]
+    tenants: usize,
+    /// Cap on tenant-database connections (database.max_connections).
+    #[arg(long, default_value_t = 20)]
+    cap: u32,
+    /// Connections per tenant pool (database.pool_size).
+    #[arg(long, default_value_t = 2)]
+    pool_size: u32,
+    /// CreateTenant calls in flight at once in phase 1.
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+    /// Requests in flight at once in phase 2 (1: each tenant in turn).
+    #[arg(long, default_value_t = 1)]
+    request_concurrency: usize,
+    /// Bare `CREATE DATABASE` statements timed after phase 2, to see how much
+    /// of onboarding is the server creating the database.
+    #[arg(long, default_value_t = 20)]
+    probe_creates: usize,
+}
+
+impl OnboardingArgs {
+    fn command(&self) -> String {
+        format!(
+            "cargo run --release -p kompass-bench -- onboarding --tenants {} --cap {} --pool-size {} --concurrency {} --request-concurrency {} --probe-creates {}",
+            self.tenants,
+            self.cap,
+            self.pool_size,
+            self.concurrency,
+            self.request_concurrency,
+            self.probe_creates
+        )
+    }
+}
+
+fn server_url() -> String {
+    std::env::var("KOMPASS_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_SERVER.into())
+}
+
+/// `url` with its database name replaced by `db`.
+fn with_db(url: &str, db: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+/// Eight random lowercase letters and digits (std's per-process random hash keys).
+fn random8() -> String {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.write_u32(std::process::id());
+    let mut x = h.finish();
+    (0..8)
+        .map(|_| {
+            let c = b"abcdefghijklmnopqrstuvwxyz0123456789"[(x % 36) as usize];
+            x /= 36;
+            char::from(c)
+        })
+        .collect()
+}
+
+fn like_prefix(prefix: &str) -> String {
+    format!("{}%", prefix.replace('\\', "\\\\").replace('_', "\\_"))
+}
+
+#[derive(Clone, Copy, Default)]
+struct Mem {
+    rss_kb: u64,
+    hwm_kb: u64,
+}
+
+/// VmRSS and VmHWM of this process.
+fn mem() -> Mem {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    Mem {
+        rss_kb: field("VmRSS:"),
+        hwm_kb: field("VmHWM:"),
+    }
+}
+
+fn mb(kb: u64) -> String {
+    format!("{:.1} MB", kb as f64 / 1024.0)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Nearest-rank percentile of sorted samples.
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let n = sorted.len();
+    let rank = ((p * n as f64).ceil() as usize).clamp(1, n);
+    sorted[rank - 1]
+}
+
+struct Stats {
+    median: Duration,
+    p90: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+fn stats(mut v: Vec<Duration>) -> Stats {
+    v.sort();
+    Stats {
+        median: pct(&v, 0.5),
+        p90: pct(&v, 0.9),
+        p99: pct(&v, 0.99),
+        max: v.last().copied().unwrap_or_default(),
+    }
+}
+
+async fn count(admin: &DatabaseConnection, sql: &str, like: &str) -> Result<i64> {
+    let row = admin
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            [like.into()],
+        ))
+        .await?
+        .context("count returned no row")?;
+    Ok(row.try_get::<i64>("", "n")?)
+}
+
+/// Polls `pg_stat_activity` (and the registry) every ~5 ms until stopped.
+struct Sampler {
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicI64>,
+    peak_pools: Arc<AtomicUsize>,
+    samples: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<Result<()>>,
+}
+
+struct Sampled {
+    peak: i64,
+    peak_pools: usize,
+    samples: u64,
+}
+
+impl Sampler {
+    async fn start(platform: &Platform, like: &str) -> Result<Sampler> {
+        let admin = Database::connect(server_url()).await?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(AtomicI64::new(0));
+        let peak_pools = Arc::new(AtomicUsize::new(0));
+        let samples = Arc::new(AtomicU64::new(0));
+        let task = {
+            let (stop, peak, peak_pools, samples) =
+                (stop.clone(), peak.clone(), peak_pools.clone(), samples.clone());
+            let like = like.to_string();
+            let dbs = platform.dbs.clone();
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let n = count(
+                        &admin,
+                        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname LIKE $1",
+                        &like,
+                    )
+                    .await?;
+                    peak.fetch_max(n, Ordering::Relaxed);
+                    peak_pools.fetch_max(dbs.stats().open_pools, Ordering::Relaxed);
+                    samples.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                admin.close().await.ok();
+                Ok(())
+            })
+        };
+        Ok(Sampler {
+            stop,
+            peak,
+            peak_pools,
+            samples,
+            task,
+        })
+    }
+
+    async fn finish(self) -> Result<Sampled> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.context("sampler panicked")??;
+        Ok(Sampled {
+            peak: self.peak.load(Ordering::Relaxed),
+            peak_pools: self.peak_pools.load(Ordering::Relaxed),
+            samples: self.samples.load(Ordering::Relaxed),
+        })
+    }
+}
+
+fn authed<T>(token: &str, msg: T) -> Result<tonic::Request<T>> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(r)
+}
+
+fn new_tenant(id: &str) -> tpb::CreateTenantRequest {
+    tpb::CreateTenantRequest {
+        tenant_id: id.into(),
+        tenant: Some(tpb::Tenant {
+            display_name: format!("{id} kommun"),
+            country: tpb::Country::Se as i32,
+            municipality_code: "1860".into(),
+            population: 12_000,
+            ..Default::default()
+        }),
+        database_server: String::new(),
+    }
+}
+
+async fn channel(running: &Running, k: ServiceKind) -> Result<Channel> {
+    Ok(Channel::from_shared(running.url(k))?.connect().await?)
+}
+
+struct Report {
+    pg_version: String,
+    cores: usize,
+    onboard: Stats,
+    onboard_total: Duration,
+    databases: i64,
+    probe: Option<Stats>,
+    requests: Stats,
+    requests_total: Duration,
+    p1: Sampled,
+    p2: Sampled,
+    max_pools: usize,
+    mem0: Mem,
+    mem1: Mem,
+    mem2: Mem,
+}
+
+struct Env {
+    admin: DatabaseConnection,
+    catalog_db: String,
+    prefix: String,
+}
+
+async fn run(a: &OnboardingArgs, env: &Env) -> Result<Report> {
+    let pg_version: String = env
+        .admin
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_setting('server_version') AS v",
+        ))
+        .await?
+        .context("no version")?
+        .try_get("", "v")?;
+    let catalog_url = with_db(&server_url(), &env.catalog_db);
+    kompass_catalog::Catalog::migrate(&catalog_url)
+        .await
+        .context("migrating the catalog")?;
+    let mut cfg = Config::default();
+    cfg.database.url = Some(catalog_url);
+    cfg.database.tenant_db_prefix = env.prefix.clone();
+    cfg.database.max_connections = a.cap;
+    cfg.database.pool_size = a.pool_size;
+    cfg.auth.jwt_secret = Some(SECRET.into());
+    let platform = Platform::open(cfg).await.context("opening the platform")?;
+    let running = kompass_serve::start(&platform, &ServiceKind::ALL, |_| 0)
+        .await
+        .context("starting the services")?;
+    let res = phases(a, env, &platform, &running, pg_version).await;
+    running.shutdown().await;
+    platform.dbs.close_all().await;
+    platform.catalog.db().clone().close().await.ok();
+    res
+}
+
+async fn phases(
+    a: &OnboardingArgs,
+    env: &Env,
+    platform: &Platform,
+    running: &Running,
+    pg_version: String,
+) -> Result<Report> {
+    let like = like_prefix(&env.prefix);
+    let op = mint_hs256(
+        SECRET,
+        &Claims::new(
+            "kompass",
+            "kompass",
+            "operator",
+            &["operator"],
+            Duration::from_secs(6 * 3600),
+        ),
+    );
+    let tenants = TenantServiceClient::new(channel(running, ServiceKind::Tenancy).await?);
+    let evaluations = EvaluationServiceClient::new(channel(running, ServiceKind::Assessment).await?);
+    let ids: Vec<String> = (0..a.tenants).map(|i| format!("t{i:05}")).collect();
+    let mem0 = mem();
+
+    // Phase 1: onboarding through the real CreateTenant.
+    eprintln!(
+        "phase 1: onboarding {} tenants, {} at a time",
+        a.tenants, a.concurrency
+    );
+    let sampler = Sampler::start(platform, &like).await?;
+    let done = AtomicUsize::new(0);
+    let t0 = Instant::now();
+    let lat: Vec<Result<Duration>> = futures::stream::iter(ids.iter().map(|id| {
+        let mut c = tenants.clone();
+        let (op, done) = (&op, &done);
+        async move {
+            let t = Instant::now();
+            c.create_tenant(authed(op, new_tenant(id))?)
+                .await
+                .with_context(|| format!("CreateTenant {id}"))?;
+            let d = t.elapsed();
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if n % 100 == 0 {
+                eprintln!("  {n} onboarded, {:.1} s", t0.elapsed().as_secs_f64());
+            }
+            Ok(d)
+        }
+    }))
+    .buffer_unordered(a.concurrency.max(1))
+    .collect()
+    .await;
+    let onboard_total = t0.elapsed();
+    let p1 = sampler.finish().await?;
+    let lat = lat.into_iter().collect::<Result<Vec<_>>>()?;
+    let mem1 = mem();
+    let databases = count(
+        &env.admin,
+        "SELECT count(*) AS n FROM pg_database WHERE datname LIKE $1",
+        &like,
+    )
+    .await?;
+
+    // Phase 2: one request to each tenant in turn, watching connections.
+    eprintln!(
+        "phase 2: one ListEvaluations per tenant, {} in flight",
+        a.request_concurrency
+    );
+    let sampler = Sampler::start(platform, &like).await?;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let done = AtomicUsize::new(0);
+    let t0 = Instant::now();
+    let req_lat: Vec<Result<Duration>> = futures::stream::iter(ids.iter().map(|id| {
+        let mut c = evaluations.clone();
+        let (op, done) = (&op, &done);
+        async move {
+            let t = Instant::now();
+            c.list_evaluations(authed(
+                op,
+                apb::ListEvaluationsRequest {
+                    parent: format!("tenants/{id}"),
+                    ..Default::default()
+                },
+            )?)
+            .await
+            .with_context(|| format!("ListEvaluations {id}"))?;
+            let d = t.elapsed();
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if n % 100 == 0 {
+                eprintln!("  {n} served, {:.1} s", t0.elapsed().as_secs_f64());
+            }
+            Ok(d)
+        }
+    }))
+    .buffer_unordered(a.request_concurrency.max(1))
+    .collect()
+    .await;
+    let requests_total = t0.elapsed();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let p2 = sampler.finish().await?;
+    let req_lat = req_lat.into_iter().collect::<Result<Vec<_>>>()?;
+    let mem2 = mem();
+
+    // How much of onboarding is the server's CREATE DATABASE alone, with the
+    // tenant databases present (names under the prefix, so cleanup drops them).
+    let probe = if a.probe_creates > 0 {
+        eprintln!("probe: {} bare CREATE DATABASE", a.probe_creates);
+        let mut v = Vec::new();
+        for i in 0..a.probe_creates {
+            let t = Instant::now();
+            env.admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{}probe{i:03}\"", env.prefix))
+                .await?;
+            v.push(t.elapsed());
+        }
+        Some(stats(v))
+    } else {
+        None
+    };
+
+    Ok(Report {
+        pg_version,
+        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        onboard: stats(lat),
+        onboard_total,
+        databases,
+        probe,
+        requests: stats(req_lat),
+        requests_total,
+        p1,
+        p2,
+        max_pools: platform.dbs.stats().max_pools,
+        mem0,
+        mem1,
+        mem2,
+    })
+}
+
+fn print(a: &OnboardingArgs, r: &Report) {
+    let n = a.tenants;
+    let o = &r.onboard;
+    let q = &r.requests;
+    println!();
+    println!("Command: `{}`", a.command());
+    println!();
+    println!(
+        "Machine: {} cores, PostgreSQL {} on 127.0.0.1; all four services in the benchmark process.",
+        r.cores, r.pg_version
+    );
+    println!();
+    println!("| Measure | Result | Target |");
+    println!("|---|---|---|");
+    println!(
+        "| Onboarding (CreateTenant: create + migrate), median | {} | < 300 ms |",
+        ms(o.median)
+    );
+    println!(
+        "| Onboarding p90 / p99 / max | {} / {} / {} | |",
+        ms(o.p90),
+        ms(o.p99),
+        ms(o.max)
+    );
+    println!(
+        "| Onboarding total, {n} tenants, {} at a time | {:.1} s ({:.1} tenants/s) | |",
+        a.concurrency,
+        r.onboard_total.as_secs_f64(),
+        n as f64 / r.onboard_total.as_secs_f64()
+    );
+    println!("| Tenant databases on the server afterwards | {} | {n} |", r.databases);
+    if let Some(p) = &r.probe {
+        println!(
+            "| Bare CREATE DATABASE with {n} present ({} probes), median / max | {} / {} | |",
+            a.probe_creates,
+            ms(p.median),
+            ms(p.max)
+        );
+    }
+    println!(
+        "| Peak tenant connections during onboarding | {} | ≤ {} |",
+        r.p1.peak, a.cap
+    );
+    println!(
+        "| Request (ListEvaluations, one per tenant, {} in flight), median / p99 / max | {} / {} / {} | |",
+        a.request_concurrency,
+        ms(q.median),
+        ms(q.p99),
+        ms(q.max)
+    );
+    println!(
+        "| Requests total, {n} tenants | {:.1} s | |",
+        r.requests_total.as_secs_f64()
+    );
+    println!(
+        "| Peak tenant connections while serving ({} samples) | {} | ≤ {} |",
+        r.p2.samples, r.p2.peak, a.cap
+    );
+    println!(
+        "| Peak open tenant pools (registry) | {} | ≤ {} ({} / {}) |",
+        r.p2.peak_pools.max(r.p1.peak_pools),
+        r.max_pools,
+        a.cap,
+        a.pool_size
+    );
+    println!(
+        "| RSS: start / after onboarding / after serving | {} / {} / {} | < 200 MB |",
+        mb(r.mem0.rss_kb),
+        mb(r.mem1.rss_kb),
+        mb(r.mem2.rss_kb)
+    );
+    println!(
+        "| Peak RSS (VmHWM): start / after onboarding / after serving | {} / {} / {} | < 200 MB |",
+        mb(r.mem0.hwm_kb),
+        mb(r.mem1.hwm_kb),
+        mb(r.mem2.hwm_kb)
+    );
+}
+
+/// Drops every database this run made: tenants (by prefix) and the catalog.
+async fn cleanup(env: &Env) -> Result<()> {
+    let like = like_prefix(&env.prefix);
+    let rows = env
+        .admin
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT datname FROM pg_database WHERE datname LIKE $1",
+            [like.into()],
+        ))
+        .await?;
+    let mut names = rows
+        .iter()
+        .map(|r| r.try_get::<String>("", "datname"))
+        .collect::<Result<Vec<_>, _>>()?;
+    names.push(env.catalog_db.clone());
+    eprintln!("cleanup: dropping {} databases", names.len());
+    let mut failed = 0;
+    for db in names {
+        if let Err(e) = env
+            .admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+            .await
+        {
+            eprintln!("  dropping {db}: {e}");
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} databases could not be dropped");
+    }
+    Ok(())
+}
+
+async fn onboarding(a: OnboardingArgs) -> Result<bool> {
+    let id = random8();
+    let admin = Database::connect(server_url())
+        .await
+        .with_context(|| format!("connecting to PostgreSQL at {}", server_url()))?;
+    let env = Env {
+        admin,
+        catalog_db: format!("kbench_{id}_c"),
+        prefix: format!("kbench{id}_"),
+    };
+    env.admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{}\"", env.catalog_db))
+        .await
+        .context("creating the catalog database")?;
+    eprintln!(
+        "catalog {}, tenant prefix {}",
+        env.catalog_db, env.prefix
+    );
+    let res = tokio::select! {
+        r = run(&a, &env) => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    let cleaned = cleanup(&env).await;
+    env.admin.close().await.ok();
+    let report = res?;
+    cleaned?;
+    print(&a, &report);
+    let over = report.p1.peak.max(report.p2.peak) > i64::from(a.cap);
+    if over {
+        eprintln!(
+            "FAIL: peak tenant connections {} above the cap {}",
+            report.p1.peak.max(report.p2.peak),
+            a.cap
+        );
+    }
+    Ok(!over)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let ok = match cli.cmd {
+        Cmd::Onboarding(a) => onboarding(a).await?,
+    };
+    if !ok {
+        std::process::exit(1);
+    }
+    Ok(())
+}

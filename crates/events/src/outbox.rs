@@ -1,0 +1,82 @@
+use chrono::Utc;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
+
+use crate::{EventBus, EventError};
+
+/// An outbox table a service owns in the tenant database (columns: id,
+/// topic, payload, created_at, published_at).
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxTable {
+    pub table: &'static str,
+    pub stream: &'static str,
+}
+
+fn stmt(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Statement {
+    let backend = db.get_database_backend();
+    // Written with $n placeholders; SQLite takes ?n the same way.
+    let sql = if backend == DbBackend::Sqlite {
+        sql.replace('$', "?")
+    } else {
+        sql.to_string()
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Adds an event to the outbox inside the caller's transaction; returns its id.
+pub async fn enqueue(
+    tx: &impl ConnectionTrait,
+    table: OutboxTable,
+    topic: &str,
+    payload: Vec<u8>,
+) -> Result<String, sea_orm::DbErr> {
+    let id = uuid::Uuid::now_v7().to_string();
+    tx.execute_raw(stmt(
+        tx,
+        &format!(
+            "INSERT INTO {} (id, topic, payload, created_at) VALUES ($1, $2, $3, $4)",
+            table.table
+        ),
+        vec![
+            id.clone().into(),
+            topic.into(),
+            payload.into(),
+            Utc::now().into(),
+        ],
+    ))
+    .await?;
+    Ok(id)
+}
+
+/// Sends every unsent outbox row of one database, oldest first; a row is
+/// marked sent only after the bus accepted it. Returns how many were sent.
+pub async fn relay_outbox(
+    db: &DatabaseConnection,
+    table: OutboxTable,
+    bus: &dyn EventBus,
+) -> Result<usize, EventError> {
+    let rows = db
+        .query_all_raw(stmt(
+            db,
+            &format!(
+                "SELECT id, topic, payload FROM {} WHERE published_at IS NULL ORDER BY id LIMIT 100",
+                table.table
+            ),
+            vec![],
+        ))
+        .await?;
+    let mut sent = 0;
+    for r in rows {
+        let id: String = r.try_get("", "id")?;
+        let topic: String = r.try_get("", "topic")?;
+        let payload: Vec<u8> = r.try_get("", "payload")?;
+        bus.publish(table.stream, &id, &topic, &payload).await?;
+        db.execute_raw(stmt(
+            db,
+            &format!("UPDATE {} SET published_at = $1 WHERE id = $2", table.table),
+            vec![Utc::now().into(), id.into()],
+        ))
+        .await?;
+        sent += 1;
+    }
+    Ok(sent)
+}
