@@ -27,6 +27,10 @@ pub fn server_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+pub fn redis_url() -> String {
+    std::env::var("KOMPASS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
 fn with_db(url: &str, db: &str) -> String {
     let (base, query) = url
         .split_once('?')
@@ -49,6 +53,8 @@ pub struct Options {
     pub max_connections: u32,
     pub pool_size: u32,
     pub extra_servers: BTreeMap<String, String>,
+    /// Redis to use instead of the shared test Redis.
+    pub redis_url: Option<String>,
 }
 
 impl Default for Options {
@@ -57,6 +63,7 @@ impl Default for Options {
             max_connections: 20,
             pool_size: 2,
             extra_servers: BTreeMap::new(),
+            redis_url: None,
         }
     }
 }
@@ -88,17 +95,17 @@ impl TestEnv {
             .await
             .unwrap();
         let catalog_url = with_db(&server_url(), &catalog_db);
-        kompass_catalog::Catalog::migrate(&catalog_url)
-            .await
-            .unwrap();
+        kompass_serve::migrate_platform(&catalog_url).await.unwrap();
         let mut cfg = Config::default();
         cfg.database.url = Some(catalog_url);
-        cfg.database.servers = o.extra_servers;
+        cfg.database.servers = o.extra_servers.clone();
         cfg.database.tenant_db_prefix = prefix.clone();
         cfg.database.max_connections = o.max_connections;
         cfg.database.pool_size = o.pool_size;
         cfg.database.catalog_pool_size = 3;
         cfg.auth.jwt_secret = Some(SECRET.into());
+        cfg.redis.url = Some(o.redis_url.unwrap_or_else(redis_url));
+        cfg.redis.key_prefix = format!("kompass-test:{id}:");
         let platform = Platform::open(cfg.clone()).await.unwrap();
         let running = kompass_serve::start(&platform, &ServiceKind::ALL, |_| 0)
             .await
@@ -315,4 +322,101 @@ pub async fn reflection_services(ch: Channel) -> (Vec<String>, Vec<String>) {
         }
     };
     (v1_list, v1alpha_list)
+}
+
+/// Creates a user with platform roles (as the operator); ignores "already exists".
+pub async fn user(env: &TestEnv, id: &str, roles: &[tpb::PlatformRole]) {
+    let _ = env
+        .users()
+        .await
+        .create_user(authed(
+            &env.token("operator", &["operator"]),
+            tpb::CreateUserRequest {
+                user_id: id.into(),
+                user: Some(tpb::User {
+                    email: format!("{id}@example.se"),
+                    display_name: format!("{id} (test)"),
+                    platform_roles: roles.iter().map(|r| *r as i32).collect(),
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await;
+}
+
+/// A Redis server of a test's own (AOF on, in a temp dir), so a test can stop
+/// and restart it without touching the shared one.
+pub struct TempRedis {
+    port: u16,
+    dir: std::path::PathBuf,
+    child: std::sync::Mutex<Option<std::process::Child>>,
+}
+
+impl TempRedis {
+    pub async fn start() -> TempRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("kompass-redis-{port}-{}", uniq()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let r = TempRedis {
+            port,
+            dir,
+            child: std::sync::Mutex::new(None),
+        };
+        r.spawn().await;
+        r
+    }
+
+    async fn spawn(&self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed: scripts/test.sh installs it");
+        *self.child.lock().unwrap() = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("temporary redis did not start");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn stop(&self) {
+        if let Some(mut c) = self.child.lock().unwrap().take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub async fn restart(self) -> TempRedis {
+        self.stop();
+        self.spawn().await;
+        self
+    }
+}
+
+impl Drop for TempRedis {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

@@ -27,7 +27,10 @@ const SECRET: &str = "kompass-bench-secret-not-for-production";
 const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 #[derive(Parser)]
-#[command(name = "kompass-bench", about = "Benchmarks of the running Kompass platform")]
+#[command(
+    name = "kompass-bench",
+    about = "Benchmarks of the running Kompass platform"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -121,6 +124,22 @@ fn like_prefix(prefix: &str) -> String {
 struct Mem {
     rss_kb: u64,
     hwm_kb: u64,
+    /// User + system CPU time of this process so far.
+    cpu: Duration,
+}
+
+/// utime + stime from /proc/self/stat (clock ticks, 100 per second on Linux).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    Duration::from_millis(f.iter().sum::<u64>() * 10)
 }
 
 /// VmRSS and VmHWM of this process.
@@ -136,6 +155,7 @@ fn mem() -> Mem {
     Mem {
         rss_kb: field("VmRSS:"),
         hwm_kb: field("VmHWM:"),
+        cpu: cpu_time(),
     }
 }
 
@@ -209,8 +229,12 @@ impl Sampler {
         let peak_pools = Arc::new(AtomicUsize::new(0));
         let samples = Arc::new(AtomicU64::new(0));
         let task = {
-            let (stop, peak, peak_pools, samples) =
-                (stop.clone(), peak.clone(), peak_pools.clone(), samples.clone());
+            let (stop, peak, peak_pools, samples) = (
+                stop.clone(),
+                peak.clone(),
+                peak_pools.clone(),
+                samples.clone(),
+            );
             let like = like.to_string();
             let dbs = platform.dbs.clone();
             tokio::spawn(async move {
@@ -284,6 +308,7 @@ struct Report {
     probe: Option<Stats>,
     requests: Stats,
     requests_total: Duration,
+    warm: Stats,
     p1: Sampled,
     p2: Sampled,
     max_pools: usize,
@@ -309,7 +334,7 @@ async fn run(a: &OnboardingArgs, env: &Env) -> Result<Report> {
         .context("no version")?
         .try_get("", "v")?;
     let catalog_url = with_db(&server_url(), &env.catalog_db);
-    kompass_catalog::Catalog::migrate(&catalog_url)
+    kompass_serve::migrate_platform(&catalog_url)
         .await
         .context("migrating the catalog")?;
     let mut cfg = Config::default();
@@ -348,7 +373,8 @@ async fn phases(
         ),
     );
     let tenants = TenantServiceClient::new(channel(running, ServiceKind::Tenancy).await?);
-    let evaluations = EvaluationServiceClient::new(channel(running, ServiceKind::Assessment).await?);
+    let evaluations =
+        EvaluationServiceClient::new(channel(running, ServiceKind::Assessment).await?);
     let ids: Vec<String> = (0..a.tenants).map(|i| format!("t{i:05}")).collect();
     let mem0 = mem();
 
@@ -425,6 +451,27 @@ async fn phases(
     .collect()
     .await;
     let requests_total = t0.elapsed();
+    // The same request to tenants whose pool is still open (the last ones
+    // served), to separate opening a tenant pool from serving the request.
+    let max_pools = platform.dbs.stats().max_pools;
+    let mut warm = Vec::new();
+    for _ in 0..5 {
+        for id in ids.iter().rev().take(max_pools.min(ids.len())) {
+            let t = Instant::now();
+            evaluations
+                .clone()
+                .list_evaluations(authed(
+                    &op,
+                    apb::ListEvaluationsRequest {
+                        parent: format!("tenants/{id}"),
+                        ..Default::default()
+                    },
+                )?)
+                .await
+                .with_context(|| format!("ListEvaluations {id} (warm)"))?;
+            warm.push(t.elapsed());
+        }
+    }
     tokio::time::sleep(Duration::from_millis(50)).await;
     let p2 = sampler.finish().await?;
     let req_lat = req_lat.into_iter().collect::<Result<Vec<_>>>()?;
@@ -456,9 +503,10 @@ async fn phases(
         probe,
         requests: stats(req_lat),
         requests_total,
+        warm: stats(warm),
         p1,
         p2,
-        max_pools: platform.dbs.stats().max_pools,
+        max_pools,
         mem0,
         mem1,
         mem2,
@@ -495,7 +543,10 @@ fn print(a: &OnboardingArgs, r: &Report) {
         r.onboard_total.as_secs_f64(),
         n as f64 / r.onboard_total.as_secs_f64()
     );
-    println!("| Tenant databases on the server afterwards | {} | {n} |", r.databases);
+    println!(
+        "| Tenant databases on the server afterwards | {} | {n} |",
+        r.databases
+    );
     if let Some(p) = &r.probe {
         println!(
             "| Bare CREATE DATABASE with {n} present ({} probes), median / max | {} / {} | |",
@@ -509,7 +560,7 @@ fn print(a: &OnboardingArgs, r: &Report) {
         r.p1.peak, a.cap
     );
     println!(
-        "| Request (ListEvaluations, one per tenant, {} in flight), median / p99 / max | {} / {} / {} | |",
+        "| Request (ListEvaluations, one per tenant, {} in flight, opens its pool), median / p99 / max | {} / {} / {} | |",
         a.request_concurrency,
         ms(q.median),
         ms(q.p99),
@@ -518,6 +569,11 @@ fn print(a: &OnboardingArgs, r: &Report) {
     println!(
         "| Requests total, {n} tenants | {:.1} s | |",
         r.requests_total.as_secs_f64()
+    );
+    println!(
+        "| Same request, tenant pool already open, median / p99 | {} / {} | |",
+        ms(r.warm.median),
+        ms(r.warm.p99)
     );
     println!(
         "| Peak tenant connections while serving ({} samples) | {} | ≤ {} |",
@@ -529,6 +585,11 @@ fn print(a: &OnboardingArgs, r: &Report) {
         r.max_pools,
         a.cap,
         a.pool_size
+    );
+    println!(
+        "| CPU time of the process: onboarding / serving | {:.1} s / {:.1} s | |",
+        (r.mem1.cpu.saturating_sub(r.mem0.cpu)).as_secs_f64(),
+        (r.mem2.cpu.saturating_sub(r.mem1.cpu)).as_secs_f64()
     );
     println!(
         "| RSS: start / after onboarding / after serving | {} / {} / {} | < 200 MB |",
@@ -592,10 +653,7 @@ async fn onboarding(a: OnboardingArgs) -> Result<bool> {
         .execute_unprepared(&format!("CREATE DATABASE \"{}\"", env.catalog_db))
         .await
         .context("creating the catalog database")?;
-    eprintln!(
-        "catalog {}, tenant prefix {}",
-        env.catalog_db, env.prefix
-    );
+    eprintln!("catalog {}, tenant prefix {}", env.catalog_db, env.prefix);
     let res = tokio::select! {
         r = run(&a, &env) => r,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),

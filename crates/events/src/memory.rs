@@ -66,10 +66,7 @@ impl EventBus for MemoryBus {
             {
                 let mut st = self.state.lock().unwrap();
                 let entries = st.streams.get(stream).cloned().unwrap_or_default();
-                let (next, pending) = st
-                    .groups
-                    .entry((stream.into(), group.into()))
-                    .or_default();
+                let (next, pending) = st.groups.entry((stream.into(), group.into())).or_default();
                 let mine = pending.entry(consumer.into()).or_default();
                 // Own pending first: a restarted consumer gets them again.
                 let mut out: Vec<Delivery> = entries

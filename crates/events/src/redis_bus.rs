@@ -102,7 +102,15 @@ impl EventBus for RedisBus {
         self.ensure_group(&key, group).await?;
         let mut guard = self.reader.lock().await;
         if guard.is_none() {
-            *guard = Some(self.client.get_multiplexed_async_connection().await?);
+            // Blocking reads wait longer than redis' default response timeout.
+            let cfg = redis::AsyncConnectionConfig::new()
+                .set_response_timeout(None)
+                .set_connection_timeout(Some(Duration::from_secs(5)));
+            *guard = Some(
+                self.client
+                    .get_multiplexed_async_connection_with_config(&cfg)
+                    .await?,
+            );
         }
         let conn = guard.as_mut().expect("set above");
         // Own pending entries first (a restart after a crash before XACK).
@@ -110,7 +118,9 @@ impl EventBus for RedisBus {
             .xread_options(
                 &[&key],
                 &["0"],
-                &StreamReadOptions::default().group(group, consumer).count(count),
+                &StreamReadOptions::default()
+                    .group(group, consumer)
+                    .count(count),
             )
             .await;
         let pending = match pending {

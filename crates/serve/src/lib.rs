@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use migrate::{MigrationReport, migrate_all};
+pub use migrate::{MigrationReport, migrate_all, migrate_platform};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -28,6 +28,8 @@ pub enum ServeError {
     Io(String, std::io::Error),
     #[error("server {0} stopped: {1}")]
     Transport(&'static str, tonic::transport::Error),
+    #[error("event bus: {0}")]
+    Events(#[from] kompass_events::EventError),
 }
 
 /// Everything the services share in one process.
@@ -39,6 +41,10 @@ pub struct Platform {
     pub auth: Arc<Authenticator>,
     /// The HS256 secret tokens are checked with, if any (dev and tests mint with it).
     pub jwt_secret: Option<String>,
+    /// Redis streams, or the in-process stand-in when no Redis is configured.
+    pub bus: kompass_events::Bus,
+    /// Started on first use, so only the process serving assessment relays.
+    assessment: Arc<std::sync::OnceLock<kompass_assessment::Assessment>>,
 }
 
 /// The catalog URL and tenant backend the configuration asks for.
@@ -90,7 +96,7 @@ impl Platform {
     pub async fn open(cfg: Config) -> Result<Platform, ServeError> {
         let (catalog_url, backend) = storage(&cfg)?;
         if cfg.is_embedded() {
-            Catalog::migrate(&catalog_url).await?;
+            migrate_platform(&catalog_url).await?;
         }
         let catalog = Catalog::connect(&catalog_url, cfg.database.catalog_pool_size).await?;
         let dbs = TenantDbs::new(
@@ -119,13 +125,35 @@ impl Platform {
                 None
             }
         };
-        let auth = Arc::new(Authenticator::new(verifier, Arc::new(catalog.clone())));
+        let auth = Arc::new(
+            Authenticator::new(verifier, Arc::new(catalog.clone()))
+                .allow_anonymous(kompass_assessment::ANONYMOUS),
+        );
+        let bus: kompass_events::Bus = match &cfg.redis.url {
+            Some(url) => {
+                Arc::new(kompass_events::RedisBus::connect(url, &cfg.redis.key_prefix).await?)
+            }
+            None => Arc::new(kompass_events::MemoryBus::new()),
+        };
         Ok(Platform {
             cfg,
             catalog,
             dbs,
             auth,
             jwt_secret,
+            bus,
+            assessment: Arc::default(),
+        })
+    }
+
+    /// The assessment service's state (its outbox relay starts with it).
+    pub fn assessment(&self) -> &kompass_assessment::Assessment {
+        self.assessment.get_or_init(|| {
+            kompass_assessment::Assessment::new(
+                self.directory(),
+                self.catalog.db().clone(),
+                self.bus.clone(),
+            )
         })
     }
 
@@ -155,9 +183,7 @@ impl Platform {
             ),
             ServiceKind::Assessment => (
                 "assessment",
-                kompass_assessment::routes(kompass_assessment::Assessment {
-                    dir: self.directory(),
-                }),
+                kompass_assessment::routes(self.assessment().clone()),
                 kompass_assessment::SERVICES,
             ),
             ServiceKind::Projects => (

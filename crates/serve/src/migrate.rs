@@ -14,6 +14,20 @@ pub struct MigrationReport {
     pub failed: Vec<(String, String)>,
 }
 
+/// Migrates the platform database: the catalog and the platform-level
+/// tables services own there (each with its own migration table and lock).
+pub async fn migrate_platform(catalog_url: &str) -> Result<(), ServeError> {
+    Catalog::migrate(catalog_url).await?;
+    let single = Catalog::connect(catalog_url, 1).await?;
+    let res = kompass_tenant_db::migrate_locked::<kompass_migration_assessment_platform::Migrator>(
+        single.db(),
+    )
+    .await;
+    single.db().clone().close().await.ok();
+    res.map_err(|e| kompass_core::Error::internal(format!("platform migration failed: {e}")))?;
+    Ok(())
+}
+
 /// Migrates everything; `progress` is called after each tenant with (done, total).
 pub async fn migrate_all(
     catalog_url: &str,
@@ -21,7 +35,7 @@ pub async fn migrate_all(
     concurrency: usize,
     progress: impl Fn(usize, usize, &str),
 ) -> Result<MigrationReport, ServeError> {
-    Catalog::migrate(catalog_url).await?;
+    migrate_platform(catalog_url).await?;
     let catalog = Catalog::connect(catalog_url, 2).await?;
     let tenants = tenant::Entity::find()
         .order_by_asc(tenant::Column::Id)

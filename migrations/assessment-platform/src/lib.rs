@@ -50,13 +50,38 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(FrameworkVersions::Table)
                 .if_not_exists()
-                .col(ColumnDef::new(FrameworkVersions::FrameworkId).string_len(41).not_null())
-                .col(ColumnDef::new(FrameworkVersions::Version).string_len(20).not_null())
+                .col(
+                    ColumnDef::new(FrameworkVersions::FrameworkId)
+                        .string_len(41)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(FrameworkVersions::Version)
+                        .string_len(20)
+                        .not_null(),
+                )
                 .col(ColumnDef::new(FrameworkVersions::Content).text().not_null())
-                .col(ColumnDef::new(FrameworkVersions::ContentHash).string_len(64).not_null())
-                .col(ColumnDef::new(FrameworkVersions::InUse).boolean().not_null().default(false))
-                .col(ColumnDef::new(FrameworkVersions::CreatedBy).string_len(63).not_null())
-                .col(ColumnDef::new(FrameworkVersions::CreatedAt).timestamp_with_time_zone().not_null())
+                .col(
+                    ColumnDef::new(FrameworkVersions::ContentHash)
+                        .string_len(64)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(FrameworkVersions::InUse)
+                        .boolean()
+                        .not_null()
+                        .default(false),
+                )
+                .col(
+                    ColumnDef::new(FrameworkVersions::CreatedBy)
+                        .string_len(63)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(FrameworkVersions::CreatedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
                 .primary_key(
                     Index::create()
                         .col(FrameworkVersions::FrameworkId)
@@ -69,11 +94,31 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(EvaluatorAssignments::Table)
                 .if_not_exists()
-                .col(ColumnDef::new(EvaluatorAssignments::TenantId).string_len(41).not_null())
-                .col(ColumnDef::new(EvaluatorAssignments::EvaluationId).string_len(64).not_null())
-                .col(ColumnDef::new(EvaluatorAssignments::UserId).string_len(63).not_null())
-                .col(ColumnDef::new(EvaluatorAssignments::Role).string_len(8).not_null())
-                .col(ColumnDef::new(EvaluatorAssignments::DisplayName).string().not_null())
+                .col(
+                    ColumnDef::new(EvaluatorAssignments::TenantId)
+                        .string_len(41)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(EvaluatorAssignments::EvaluationId)
+                        .string_len(64)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(EvaluatorAssignments::UserId)
+                        .string_len(63)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(EvaluatorAssignments::Role)
+                        .string_len(8)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(EvaluatorAssignments::DisplayName)
+                        .string()
+                        .not_null(),
+                )
                 .col(
                     ColumnDef::new(EvaluatorAssignments::CreatedAt)
                         .timestamp_with_time_zone()

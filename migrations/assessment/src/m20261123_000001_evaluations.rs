@@ -146,10 +146,17 @@ fn json_list(c: impl IntoIden) -> ColumnDef {
     ColumnDef::new(c).text().not_null().default("[]").to_owned()
 }
 fn version(c: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(c).big_integer().not_null().default(1).to_owned()
+    ColumnDef::new(c)
+        .big_integer()
+        .not_null()
+        .default(1)
+        .to_owned()
 }
 fn time(c: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(c).timestamp_with_time_zone().not_null().to_owned()
+    ColumnDef::new(c)
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
 }
 
 #[async_trait::async_trait]
@@ -162,19 +169,52 @@ impl MigrationTrait for Migration {
                 .col(id(Evaluations::Id).primary_key())
                 .col(ColumnDef::new(Evaluations::Title).string().not_null())
                 .col(ColumnDef::new(Evaluations::Kind).string_len(32).not_null())
-                .col(ColumnDef::new(Evaluations::FrameworkVersion).string().not_null())
+                .col(
+                    ColumnDef::new(Evaluations::FrameworkVersion)
+                        .string()
+                        .not_null(),
+                )
                 .col(ColumnDef::new(Evaluations::State).string_len(16).not_null())
                 .col(version(Evaluations::Version))
-                .col(ColumnDef::new(Evaluations::CreatedBy).string_len(63).not_null())
+                .col(
+                    ColumnDef::new(Evaluations::CreatedBy)
+                        .string_len(63)
+                        .not_null(),
+                )
                 .col(time(Evaluations::CreatedAt))
                 .col(time(Evaluations::UpdatedAt))
-                .col(ColumnDef::new(Evaluations::PreviousEvaluation).string_len(64).null())
-                .col(ColumnDef::new(Evaluations::EvaluationDate).string_len(10).null())
-                .col(ColumnDef::new(Evaluations::Imported).boolean().not_null().default(false))
+                .col(
+                    ColumnDef::new(Evaluations::PreviousEvaluation)
+                        .string_len(64)
+                        .null(),
+                )
+                .col(
+                    ColumnDef::new(Evaluations::EvaluationDate)
+                        .string_len(10)
+                        .null(),
+                )
+                .col(
+                    ColumnDef::new(Evaluations::Imported)
+                        .boolean()
+                        .not_null()
+                        .default(false),
+                )
                 .col(json_list(Evaluations::ImportedEvaluatorNames))
-                .col(ColumnDef::new(Evaluations::PublishTime).timestamp_with_time_zone().null())
-                .col(ColumnDef::new(Evaluations::SealDigest).string_len(64).null())
-                .col(ColumnDef::new(Evaluations::SealTime).timestamp_with_time_zone().null())
+                .col(
+                    ColumnDef::new(Evaluations::PublishTime)
+                        .timestamp_with_time_zone()
+                        .null(),
+                )
+                .col(
+                    ColumnDef::new(Evaluations::SealDigest)
+                        .string_len(64)
+                        .null(),
+                )
+                .col(
+                    ColumnDef::new(Evaluations::SealTime)
+                        .timestamp_with_time_zone()
+                        .null(),
+                )
                 .col(ColumnDef::new(Evaluations::PublishedContent).text().null())
                 .to_owned(),
         )
@@ -185,7 +225,11 @@ impl MigrationTrait for Migration {
                 .if_not_exists()
                 .col(id(Scores::EvaluationId))
                 .col(ColumnDef::new(Scores::QuestionId).string_len(40).not_null())
-                .col(ColumnDef::new(Scores::EvaluatorId).string_len(63).not_null())
+                .col(
+                    ColumnDef::new(Scores::EvaluatorId)
+                        .string_len(63)
+                        .not_null(),
+                )
                 .col(ColumnDef::new(Scores::PointsCenti).big_integer().null())
                 .col(text(Scores::Comment))
                 .col(json_list(Scores::Evidence))
@@ -205,10 +249,22 @@ impl MigrationTrait for Migration {
                 .table(AgreedScores::Table)
                 .if_not_exists()
                 .col(id(AgreedScores::EvaluationId))
-                .col(ColumnDef::new(AgreedScores::QuestionId).string_len(40).not_null())
-                .col(ColumnDef::new(AgreedScores::PointsCenti).big_integer().null())
+                .col(
+                    ColumnDef::new(AgreedScores::QuestionId)
+                        .string_len(40)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(AgreedScores::PointsCenti)
+                        .big_integer()
+                        .null(),
+                )
                 .col(text(AgreedScores::Comment))
-                .col(ColumnDef::new(AgreedScores::AgreedBy).string_len(63).not_null())
+                .col(
+                    ColumnDef::new(AgreedScores::AgreedBy)
+                        .string_len(63)
+                        .not_null(),
+                )
                 .col(version(AgreedScores::Version))
                 .col(time(AgreedScores::UpdatedAt))
                 .primary_key(
@@ -233,7 +289,11 @@ impl MigrationTrait for Migration {
                 .col(id(AuditEvents::EvaluationId))
                 .col(ColumnDef::new(AuditEvents::Actor).string_len(63).not_null())
                 .col(time(AuditEvents::Time))
-                .col(ColumnDef::new(AuditEvents::Subject).string_len(32).not_null())
+                .col(
+                    ColumnDef::new(AuditEvents::Subject)
+                        .string_len(32)
+                        .not_null(),
+                )
                 .col(ColumnDef::new(AuditEvents::Target).string().not_null())
                 .col(text(AuditEvents::OldValue))
                 .col(text(AuditEvents::NewValue))
@@ -259,7 +319,11 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(Outbox::Topic).string_len(64).not_null())
                 .col(ColumnDef::new(Outbox::Payload).blob().not_null())
                 .col(time(Outbox::CreatedAt))
-                .col(ColumnDef::new(Outbox::PublishedAt).timestamp_with_time_zone().null())
+                .col(
+                    ColumnDef::new(Outbox::PublishedAt)
+                        .timestamp_with_time_zone()
+                        .null(),
+                )
                 .to_owned(),
         )
         .await?;
@@ -270,10 +334,20 @@ impl MigrationTrait for Migration {
                 .col(id(Evidence::Id).primary_key())
                 .col(id(Evidence::EvaluationId))
                 .col(ColumnDef::new(Evidence::Kind).string_len(16).not_null())
-                .col(ColumnDef::new(Evidence::Date).string_len(10).not_null().default(""))
+                .col(
+                    ColumnDef::new(Evidence::Date)
+                        .string_len(10)
+                        .not_null()
+                        .default(""),
+                )
                 .col(json_list(Evidence::Questions))
                 .col(text(Evidence::Notes))
-                .col(ColumnDef::new(Evidence::Details).text().not_null().default("{}"))
+                .col(
+                    ColumnDef::new(Evidence::Details)
+                        .text()
+                        .not_null()
+                        .default("{}"),
+                )
                 .col(ColumnDef::new(Evidence::FileContent).blob().null())
                 .col(ColumnDef::new(Evidence::CarriedOverFrom).string().null())
                 .col(ColumnDef::new(Evidence::Creator).string_len(63).not_null())
@@ -288,13 +362,29 @@ impl MigrationTrait for Migration {
                 .if_not_exists()
                 .col(id(InformationRequests::Id).primary_key())
                 .col(id(InformationRequests::EvaluationId))
-                .col(ColumnDef::new(InformationRequests::Kind).string_len(16).not_null())
+                .col(
+                    ColumnDef::new(InformationRequests::Kind)
+                        .string_len(16)
+                        .not_null(),
+                )
                 .col(text(InformationRequests::Description))
                 .col(json_list(InformationRequests::Questions))
-                .col(ColumnDef::new(InformationRequests::DueDate).string_len(10).not_null())
-                .col(ColumnDef::new(InformationRequests::State).string_len(16).not_null())
+                .col(
+                    ColumnDef::new(InformationRequests::DueDate)
+                        .string_len(10)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(InformationRequests::State)
+                        .string_len(16)
+                        .not_null(),
+                )
                 .col(json_list(InformationRequests::Turns))
-                .col(ColumnDef::new(InformationRequests::RequestedBy).string_len(63).not_null())
+                .col(
+                    ColumnDef::new(InformationRequests::RequestedBy)
+                        .string_len(63)
+                        .not_null(),
+                )
                 .col(version(InformationRequests::Version))
                 .col(time(InformationRequests::CreatedAt))
                 .to_owned(),
@@ -325,10 +415,19 @@ impl MigrationTrait for Migration {
                 .if_not_exists()
                 .col(id(Opportunities::Id).primary_key())
                 .col(id(Opportunities::EvaluationId))
-                .col(ColumnDef::new(Opportunities::AreaId).string_len(20).not_null())
+                .col(
+                    ColumnDef::new(Opportunities::AreaId)
+                        .string_len(20)
+                        .not_null(),
+                )
                 .col(text(Opportunities::Text))
                 .col(json_list(Opportunities::Questions))
-                .col(ColumnDef::new(Opportunities::Position).integer().not_null().default(0))
+                .col(
+                    ColumnDef::new(Opportunities::Position)
+                        .integer()
+                        .not_null()
+                        .default(0),
+                )
                 .col(ColumnDef::new(Opportunities::FollowsUp).string().null())
                 .col(version(Opportunities::Version))
                 .col(time(Opportunities::CreatedAt))
@@ -336,7 +435,11 @@ impl MigrationTrait for Migration {
         )
         .await?;
         for (name, table, col) in [
-            ("evidence_by_evaluation", Evidence::Table.into_iden(), Evidence::EvaluationId.into_iden()),
+            (
+                "evidence_by_evaluation",
+                Evidence::Table.into_iden(),
+                Evidence::EvaluationId.into_iden(),
+            ),
             (
                 "requests_by_evaluation",
                 InformationRequests::Table.into_iden(),

@@ -1,22 +1,80 @@
-//! The assessment service.
+//! The assessment service: frameworks, evaluations and their lifecycle,
+//! evaluator assignments, individual and agreed scores, evidence and
+//! information requests, narratives, audit trail, sealed publication.
+//!
+//! Tenant data lives in the tenant's database; framework versions and
+//! evaluator assignments (both platform-wide by nature) in assessment-owned
+//! tables of the platform database.
 
+mod access;
+mod audit;
 mod entity;
 mod evaluations;
+mod evidence;
+mod frameworks;
+mod narratives;
+mod publication;
+mod relay;
+mod scoring;
+mod util;
 
 use kompass_catalog::TenantDirectory;
+use kompass_events::Bus;
 use kompass_proto::assessment::v1::evaluation_service_server::EvaluationServiceServer;
+use kompass_proto::assessment::v1::evidence_service_server::EvidenceServiceServer;
+use kompass_proto::assessment::v1::framework_service_server::FrameworkServiceServer;
+use kompass_proto::assessment::v1::narrative_service_server::NarrativeServiceServer;
+use kompass_proto::assessment::v1::scoring_service_server::ScoringServiceServer;
+use sea_orm::DatabaseConnection;
 use tonic::service::Routes;
 
+pub use publication::canonical_json;
+pub use relay::OUTBOX;
+
 /// Names the health service reports.
-pub const SERVICES: &[&str] = &["kompass.assessment.v1.EvaluationService"];
+pub const SERVICES: &[&str] = &[
+    "kompass.assessment.v1.FrameworkService",
+    "kompass.assessment.v1.EvaluationService",
+    "kompass.assessment.v1.ScoringService",
+    "kompass.assessment.v1.EvidenceService",
+    "kompass.assessment.v1.NarrativeService",
+];
+
+/// Methods open without a token.
+pub const ANONYMOUS: &[&str] = &["/kompass.assessment.v1.EvaluationService/VerifyPublication"];
 
 #[derive(Clone)]
 pub struct Assessment {
     pub dir: TenantDirectory,
+    /// The platform database (assessment-owned tables only).
+    pub platform: DatabaseConnection,
+    pub bus: Bus,
+    pub relay: relay::RelayHandle,
+}
+
+impl Assessment {
+    /// Starts the outbox relay with the service.
+    pub fn new(dir: TenantDirectory, platform: DatabaseConnection, bus: Bus) -> Assessment {
+        let relay = relay::spawn(dir.clone(), bus.clone());
+        Assessment {
+            dir,
+            platform,
+            bus,
+            relay,
+        }
+    }
 }
 
 pub fn routes(state: Assessment) -> Routes {
-    Routes::new(EvaluationServiceServer::new(evaluations::Evaluations(
-        state,
+    Routes::new(FrameworkServiceServer::new(frameworks::Frameworks(
+        state.clone(),
     )))
+    .add_service(EvaluationServiceServer::new(evaluations::Evaluations(
+        state.clone(),
+    )))
+    .add_service(ScoringServiceServer::new(scoring::Scoring(state.clone())))
+    .add_service(EvidenceServiceServer::new(evidence::EvidenceApi(
+        state.clone(),
+    )))
+    .add_service(NarrativeServiceServer::new(narratives::Narratives(state)))
 }

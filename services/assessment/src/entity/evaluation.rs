@@ -1,3 +1,5 @@
+//! `evaluations` (tenant database).
+
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -13,6 +15,16 @@ pub struct Model {
     pub created_by: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub previous_evaluation: Option<String>,
+    pub evaluation_date: Option<String>,
+    pub imported: bool,
+    /// JSON list of names.
+    pub imported_evaluator_names: String,
+    pub publish_time: Option<DateTimeUtc>,
+    pub seal_digest: Option<String>,
+    pub seal_time: Option<DateTimeUtc>,
+    /// Canonical JSON of the published content, exactly as sealed.
+    pub published_content: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,1 +1,10 @@
+pub mod agreed_score;
+pub mod assignment;
+pub mod audit_event;
 pub mod evaluation;
+pub mod evidence;
+pub mod framework_version;
+pub mod information_request;
+pub mod narrative;
+pub mod opportunity;
+pub mod score;

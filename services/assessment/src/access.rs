@@ -1,0 +1,231 @@
+//! Who may do what to an evaluation, and in which state.
+
+use kompass_auth::{Caller, PlatformRole, TenantRole};
+use kompass_core::{Error, Msg, TenantId, UserId, names};
+use kompass_tenant_db::TenantDb;
+use sea_orm::EntityTrait;
+
+use crate::Assessment;
+use crate::entity::{assignment, evaluation};
+
+/// The caller's standing towards one evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Operator,
+    TenantAdmin,
+    Member,
+    Lead,
+    Peer,
+}
+
+impl Role {
+    pub fn is_evaluator(self) -> bool {
+        matches!(self, Role::Lead | Role::Peer)
+    }
+    pub fn is_tenant(self) -> bool {
+        matches!(self, Role::TenantAdmin | Role::Member)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Draft,
+    Fieldwork,
+    Scoring,
+    Consensus,
+    Published,
+    Archived,
+}
+
+impl State {
+    pub const ORDER: [State; 6] = [
+        State::Draft,
+        State::Fieldwork,
+        State::Scoring,
+        State::Consensus,
+        State::Published,
+        State::Archived,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Draft => "draft",
+            State::Fieldwork => "fieldwork",
+            State::Scoring => "scoring",
+            State::Consensus => "consensus",
+            State::Published => "published",
+            State::Archived => "archived",
+        }
+    }
+    pub fn parse(s: &str) -> State {
+        State::ORDER
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .unwrap_or(State::Draft)
+    }
+    pub fn label(self) -> String {
+        self.as_str().to_uppercase()
+    }
+}
+
+/// An evaluation opened for one request.
+pub struct Eval {
+    pub tenant: TenantId,
+    pub user: UserId,
+    pub role: Role,
+    pub db: TenantDb,
+    pub row: evaluation::Model,
+}
+
+impl Eval {
+    pub fn name(&self) -> String {
+        format!("tenants/{}/evaluations/{}", self.tenant, self.row.id)
+    }
+    pub fn state(&self) -> State {
+        State::parse(&self.row.state)
+    }
+    pub fn is_external(&self) -> bool {
+        self.row.kind == "external"
+    }
+
+    /// FAILED_PRECONDITION naming the current state unless it is one of `allowed`.
+    pub fn require_state(
+        &self,
+        allowed: &[State],
+        action_en: &str,
+        action_sv: &str,
+    ) -> Result<(), Error> {
+        let s = self.state();
+        if allowed.contains(&s) {
+            return Ok(());
+        }
+        let want = allowed
+            .iter()
+            .map(|a| a.label())
+            .collect::<Vec<_>>()
+            .join(" or ");
+        Err(Error::FailedPrecondition(Msg::new(
+            format!(
+                "evaluation is {}: {action_en} needs it to be {want}",
+                s.label()
+            ),
+            format!("utvärderingen är {}: {action_sv} kräver {want}", s.label()),
+        )))
+    }
+
+    /// Writes are refused once published or archived.
+    pub fn require_open(&self) -> Result<(), Error> {
+        match self.state() {
+            State::Published | State::Archived => Err(Error::FailedPrecondition(Msg::new(
+                format!(
+                    "evaluation is {}: it is locked and can no longer be changed",
+                    self.state().label()
+                ),
+                format!(
+                    "utvärderingen är {}: den är låst och kan inte längre ändras",
+                    self.state().label()
+                ),
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn require(&self, ok: bool, en: &str, sv: &str) -> Result<(), Error> {
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::denied(en, sv))
+        }
+    }
+
+    /// Who scores individually: assigned evaluators on an external
+    /// evaluation, the municipality's own people on a self-assessment.
+    pub fn may_score(&self) -> bool {
+        if self.is_external() {
+            self.role.is_evaluator()
+        } else {
+            self.role.is_tenant()
+        }
+    }
+
+    /// Who sets agreed scores, moves the state and publishes.
+    pub fn may_lead(&self) -> bool {
+        if self.is_external() {
+            matches!(self.role, Role::Lead | Role::Operator)
+        } else {
+            matches!(self.role, Role::TenantAdmin | Role::Operator)
+        }
+    }
+
+    /// Who writes texts: evaluators on external, tenant people on self-assessment.
+    pub fn may_write_texts(&self) -> bool {
+        self.may_score() || self.role == Role::Operator
+    }
+}
+
+/// The caller's role towards an evaluation of `tenant`, decided before the
+/// evaluation is even looked up so that nothing leaks to outsiders.
+pub async fn role_for(
+    st: &Assessment,
+    caller: &Caller,
+    tenant: &TenantId,
+    evaluation_id: &str,
+) -> Result<Role, Error> {
+    let user = caller.user()?;
+    if caller.has_role(PlatformRole::Evaluator) {
+        let a = assignment::Entity::find_by_id((
+            tenant.to_string(),
+            evaluation_id.to_string(),
+            user.to_string(),
+        ))
+        .one(&st.platform)
+        .await?;
+        if let Some(a) = a {
+            return Ok(if a.role == "lead" {
+                Role::Lead
+            } else {
+                Role::Peer
+            });
+        }
+    }
+    if caller.is_operator() {
+        return Ok(Role::Operator);
+    }
+    match caller.tenant_role(tenant) {
+        Some(TenantRole::TenantAdmin) => Ok(Role::TenantAdmin),
+        Some(TenantRole::Member) => Ok(Role::Member),
+        None => Err(Error::denied(
+            "you have no access to this evaluation: evaluators see only evaluations they are assigned to, and municipality users only their own municipality's",
+            "du har ingen åtkomst till utvärderingen: utvärderare ser bara utvärderingar de är tilldelade, och kommunens användare bara sin egen kommuns",
+        )),
+    }
+}
+
+/// Opens `tenants/{t}/evaluations/{e}` for the caller.
+pub async fn open(st: &Assessment, caller: &Caller, name: &str) -> Result<Eval, Error> {
+    let (tenant, id) = names::tenant_child(name, "evaluations")?;
+    let role = role_for(st, caller, &tenant, id).await?;
+    let db = st.dir.db(&tenant).await?;
+    let row = evaluation::Entity::find_by_id(id)
+        .one(&*db)
+        .await?
+        .ok_or_else(|| {
+            Error::NotFound(Msg::new(
+                format!("evaluation {name} does not exist"),
+                format!("utvärderingen {name} finns inte"),
+            ))
+        })?;
+    Ok(Eval {
+        tenant,
+        user: caller.user()?.clone(),
+        role,
+        db,
+        row,
+    })
+}
+
+/// Splits `tenants/{t}/evaluations/{e}/{collection}/{id}` into the evaluation
+/// name and the child id.
+pub fn child<'a>(name: &'a str, collection: &str) -> Result<(String, &'a str), Error> {
+    let v = names::parse(name, &["tenants", "*", "evaluations", "*", collection, "*"])?;
+    Ok((format!("tenants/{}/evaluations/{}", v[0], v[1]), v[2]))
+}
