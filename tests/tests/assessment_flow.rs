@@ -724,3 +724,261 @@ async fn publication_survives_a_redis_restart_and_arrives_once() {
     f.env.cleanup().await;
     drop(redis);
 }
+
+fn historic_csv(qs: &[(String, String)], pct: u32) -> String {
+    let mut csv = String::from("question,points\n");
+    for (q, max) in qs {
+        let max: u32 = max.parse().unwrap();
+        csv.push_str(&format!(
+            "{q},{}.{:02}\n",
+            max * pct / 100,
+            (max * pct) % 100
+        ));
+    }
+    csv
+}
+
+#[tokio::test]
+async fn historic_import_self_assessment_comparison_and_next_cycle() {
+    use apb::evaluation::State;
+    let mut f = Flow::start(Options::default()).await;
+    let anna = f.env.token("anna", &[]);
+    let qs = questions(&f.env).await;
+
+    // Historic import: bad CSV names the fault and stores nothing.
+    let mut broken = historic_csv(&qs, 60);
+    broken = broken.replace("1.2,12.00", "1.2,12.005");
+    let err =
+        f.ev.import_evaluation(authed(
+            &anna,
+            apb::ImportEvaluationRequest {
+                parent: "tenants/ostra".into(),
+                title: "Kommunkompassen 2017".into(),
+                framework_version: FW.into(),
+                evaluation_date: "2017-05-10".into(),
+                evaluator_names: vec!["Karin Lund".into(), "Jonas Berg".into()],
+                csv: broken.into_bytes(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("line 3"), "{}", err.message());
+    let before =
+        f.ev.list_evaluations(authed(
+            &anna,
+            apb::ListEvaluationsRequest {
+                parent: "tenants/ostra".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(before.evaluations.len(), 1);
+    // A member may not import; the admin may.
+    f.env.member("maja", "ostra", tpb::TenantRole::Member).await;
+    let maja = f.env.token("maja", &[]);
+    let req = apb::ImportEvaluationRequest {
+        parent: "tenants/ostra".into(),
+        title: "Kommunkompassen 2017".into(),
+        framework_version: FW.into(),
+        evaluation_date: "2017-05-10".into(),
+        evaluator_names: vec!["Karin Lund".into(), "Jonas Berg".into()],
+        csv: historic_csv(&qs, 60).into_bytes(),
+        ..Default::default()
+    };
+    assert_eq!(
+        f.ev.import_evaluation(authed(&maja, req.clone()))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    let old =
+        f.ev.import_evaluation(authed(&anna, req))
+            .await
+            .unwrap()
+            .into_inner();
+    assert!(old.imported);
+    assert_eq!(old.state, State::Published as i32);
+    assert_eq!(old.imported_evaluator_names, ["Karin Lund", "Jonas Berg"]);
+    let seal = old.seal.clone().unwrap();
+    let t =
+        f.sc.get_totals(authed(
+            &anna,
+            apb::GetTotalsRequest {
+                name: old.name.clone(),
+                own_scores: false,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(t.total.unwrap().points, "480.00");
+
+    // Its event carries the content; the content verifies, a changed one does not.
+    let bus =
+        kompass_events::RedisBus::connect(&kompass_tests::redis_url(), &f.env.cfg.redis.key_prefix)
+            .await
+            .unwrap();
+    let mut got = vec![];
+    for _ in 0..50 {
+        got.extend(
+            bus.read("evaluations", "verify", "c", 10, Duration::from_millis(200))
+                .await
+                .unwrap(),
+        );
+        if !got.is_empty() {
+            break;
+        }
+    }
+    let mut content = apb::EvaluationPublishedEvent::decode(got[0].payload.as_slice())
+        .unwrap()
+        .content
+        .unwrap();
+    let check = |c: apb::PublishedContent| apb::VerifyPublicationRequest {
+        name: old.name.clone(),
+        report: Some(apb::verify_publication_request::Report::Content(c)),
+    };
+    let v =
+        f.ev.verify_publication(tonic::Request::new(check(content.clone())))
+            .await
+            .unwrap()
+            .into_inner();
+    assert!(v.valid);
+    assert_eq!(v.computed_digest, seal.digest);
+    content.questions[0].points = "15.00".into();
+    let v =
+        f.ev.verify_publication(tonic::Request::new(check(content)))
+            .await
+            .unwrap()
+            .into_inner();
+    assert!(!v.valid);
+
+    // Self-assessment on the same framework, run by the municipality.
+    let me =
+        f.ev.create_evaluation(authed(
+            &anna,
+            apb::CreateEvaluationRequest {
+                parent: "tenants/ostra".into(),
+                evaluation: Some(apb::Evaluation {
+                    title: "Självskattning 2026".into(),
+                    kind: apb::EvaluationKind::SelfAssessment as i32,
+                    framework_version: FW.into(),
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let saved = std::mem::replace(&mut f.name, me.name.clone());
+    let saved_eva = std::mem::replace(&mut f.eva, anna.clone());
+    f.to(&anna, State::Fieldwork).await.unwrap();
+    f.to(&anna, State::Scoring).await.unwrap();
+    // Evaluators do not score a self-assessment; members do.
+    assert_eq!(
+        f.score(&saved_eva, "1.1", "5", "")
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    f.score(&maja, "1.1", "9", "").await.unwrap();
+    f.to(&anna, State::Consensus).await.unwrap();
+    f.agree("1.1", "10.50").await.unwrap();
+    f.agree("1.2", "20").await.unwrap();
+    let cmp =
+        f.sc.compare_self_assessment(authed(
+            &anna,
+            apb::CompareSelfAssessmentRequest {
+                self_assessment: me.name.clone(),
+                external_evaluation: old.name.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cmp.questions[0].id, "1.1");
+    assert_eq!(cmp.questions[0].self_points, "10.50");
+    assert_eq!(cmp.questions[0].external_points, "9.00");
+    assert_eq!(cmp.questions[0].difference, "-1.50");
+    assert_eq!(cmp.questions[1].difference, "-8.00");
+    assert_eq!(cmp.questions[2].self_points, "");
+    assert_eq!(
+        cmp.areas[0].self_points, "",
+        "area 1 incomplete on the self side"
+    );
+    assert_eq!(cmp.areas[0].external_points, "60.00");
+    f.name = saved;
+    f.eva = saved_eva;
+
+    // Next cycle from the imported evaluation: scores start empty, the
+    // previous agreed points show beside them.
+    let next =
+        f.ev.create_evaluation(authed(
+            &anna,
+            apb::CreateEvaluationRequest {
+                parent: "tenants/ostra".into(),
+                evaluation: Some(apb::Evaluation {
+                    title: "Kommunkompassen 2027".into(),
+                    kind: apb::EvaluationKind::External as i32,
+                    framework_version: FW.into(),
+                    previous_evaluation: old.name.clone(),
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next.previous_evaluation, old.name);
+    f.ev.create_assignment(authed(
+        &f.op.clone(),
+        apb::CreateAssignmentRequest {
+            parent: next.name.clone(),
+            assignment: Some(apb::Assignment {
+                user: "users/eva".into(),
+                role: apb::EvaluatorRole::Lead as i32,
+                ..Default::default()
+            }),
+        },
+    ))
+    .await
+    .unwrap();
+    let s =
+        f.sc.get_score(authed(
+            &f.eva.clone(),
+            apb::GetScoreRequest {
+                name: format!("{}/scores/1.4", next.name),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (s.points.as_str(), s.previous_agreed_points.as_str()),
+        ("", "18.00")
+    );
+    // A next cycle on another framework version is refused.
+    let err =
+        f.ev.create_evaluation(authed(
+            &anna,
+            apb::CreateEvaluationRequest {
+                parent: "tenants/ostra".into(),
+                evaluation: Some(apb::Evaluation {
+                    title: "Fel".into(),
+                    kind: apb::EvaluationKind::External as i32,
+                    framework_version: "frameworks/kommunkompassen/versions/2019".into(),
+                    previous_evaluation: old.name.clone(),
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    f.env.cleanup().await;
+}
