@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use kompass_proto::assessment::v1 as apb;
 use kompass_proto::tenancy::v1 as tpb;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -101,6 +102,43 @@ async fn kompass_dev_starts_on_sqlite_and_every_service_is_serving() {
         .into_inner();
     assert_eq!(seen.tenants.len(), 1);
     assert_eq!(seen.tenants[0].display_name, "Östra kommun");
+    // The assessment schema works on SQLite too: Anna creates an evaluation
+    // in Östra; Bertil, Västra's admin, cannot see it.
+    let bertil_at = out
+        .iter()
+        .position(|l| l.trim_start().starts_with("bertil ("))
+        .unwrap();
+    let bertil = out[bertil_at + 1].trim().to_string();
+    let ach = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{}", ports[1]))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut ev = apb::evaluation_service_client::EvaluationServiceClient::new(ach);
+    let mut req = tonic::Request::new(apb::CreateEvaluationRequest {
+        parent: "tenants/ostra".into(),
+        evaluation: Some(apb::Evaluation {
+            title: "Självskattning".into(),
+            kind: apb::EvaluationKind::SelfAssessment as i32,
+            ..Default::default()
+        }),
+    });
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {anna}").parse().unwrap());
+    let created = ev.create_evaluation(req).await.unwrap().into_inner();
+    assert_eq!(
+        created.framework_version,
+        "frameworks/kommunkompassen/versions/2015"
+    );
+    let mut req = tonic::Request::new(apb::GetEvaluationRequest {
+        name: created.name.clone(),
+    });
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {bertil}").parse().unwrap());
+    assert_eq!(
+        ev.get_evaluation(req).await.unwrap_err().code(),
+        tonic::Code::PermissionDenied
+    );
     assert!(dir.join("catalog.db").exists());
     assert!(dir.join("tenants/kompass_t_ostra.db").exists());
     assert!(dir.join("tenants/kompass_t_vastra.db").exists());

@@ -74,8 +74,6 @@ pub(crate) struct OpportunityRow {
 
 /// The texts of every area of `fw` for one evaluation, in framework order;
 /// areas never written come back empty.
-// Used by publication (the lead's module); remove the allow once it calls it.
-#[allow(dead_code)]
 pub(crate) async fn area_texts(
     db: &impl ConnectionTrait,
     evaluation_id: &str,
