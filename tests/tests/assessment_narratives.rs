@@ -4,7 +4,9 @@
 use kompass_config::ServiceKind;
 use kompass_proto::assessment::v1 as apb;
 use kompass_proto::assessment::v1::evaluation_service_client::EvaluationServiceClient;
+use kompass_proto::assessment::v1::framework_service_client::FrameworkServiceClient;
 use kompass_proto::assessment::v1::narrative_service_client::NarrativeServiceClient;
+use kompass_proto::assessment::v1::scoring_service_client::ScoringServiceClient;
 use kompass_proto::tenancy::v1 as tpb;
 use kompass_tests::{TestEnv, authed, user};
 use tonic::Code;
@@ -55,6 +57,18 @@ async fn assign(ev: &mut EvaluationServiceClient<Channel>, op: &str, eval: &str,
     ))
     .await
     .unwrap();
+}
+
+async fn evaluation_etag(
+    ev: &mut EvaluationServiceClient<Channel>,
+    op: &str,
+    name: &str,
+) -> String {
+    ev.get_evaluation(authed(op, apb::GetEvaluationRequest { name: name.into() }))
+        .await
+        .unwrap()
+        .into_inner()
+        .etag
 }
 
 fn opp(area: &str, text: &str, questions: &[&str]) -> apb::ImprovementOpportunity {
@@ -635,24 +649,63 @@ async fn narratives_and_improvement_opportunities() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
 
-    // Archived: locked for writes, FAILED_PRECONDITION naming the state.
-    ev.transition_evaluation(authed(
-        &op,
-        apb::TransitionEvaluationRequest {
+    // Published: locked for writes, FAILED_PRECONDITION naming the state.
+    use apb::evaluation::State;
+    for to in [State::Fieldwork, State::Scoring, State::Consensus] {
+        let etag = evaluation_etag(&mut ev, &op, &e.name).await;
+        ev.transition_evaluation(authed(
+            &eva,
+            apb::TransitionEvaluationRequest {
+                name: e.name.clone(),
+                to_state: to as i32,
+                etag,
+                reason: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    }
+    let mut sc = ScoringServiceClient::new(env.channel(ServiceKind::Assessment).await);
+    let fw = FrameworkServiceClient::new(env.channel(ServiceKind::Assessment).await)
+        .get_framework_version(authed(
+            &eva,
+            apb::GetFrameworkVersionRequest { name: FW.into() },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    for q in fw.areas.iter().flat_map(|a| a.questions.iter()) {
+        let cur = sc
+            .get_agreed_score(authed(
+                &eva,
+                apb::GetAgreedScoreRequest {
+                    name: format!("{}/agreedScores/{}", e.name, q.id),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        sc.update_agreed_score(authed(
+            &eva,
+            apb::UpdateAgreedScoreRequest {
+                agreed_score: Some(apb::AgreedScore {
+                    name: cur.name,
+                    points: "5".into(),
+                    etag: cur.etag,
+                    ..Default::default()
+                }),
+                update_mask: mask(&["points"]),
+            },
+        ))
+        .await
+        .unwrap();
+    }
+    let etag = evaluation_etag(&mut ev, &op, &e.name).await;
+    ev.publish_evaluation(authed(
+        &eva,
+        apb::PublishEvaluationRequest {
             name: e.name.clone(),
-            to_state: apb::evaluation::State::Archived as i32,
-            etag: ev
-                .get_evaluation(authed(
-                    &op,
-                    apb::GetEvaluationRequest {
-                        name: e.name.clone(),
-                    },
-                ))
-                .await
-                .unwrap()
-                .into_inner()
-                .etag,
-            reason: String::new(),
+            etag,
         },
     ))
     .await
@@ -662,7 +715,7 @@ async fn narratives_and_improvement_opportunities() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert!(err.message().contains("ARCHIVED"), "{}", err.message());
+    assert!(err.message().contains("PUBLISHED"), "{}", err.message());
     let err = nc
         .delete_improvement_opportunity(authed(
             &eva,
@@ -674,6 +727,13 @@ async fn narratives_and_improvement_opportunities() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
+    // Reading goes on.
+    let n = nc
+        .get_narrative(authed(&maja, apb::GetNarrativeRequest { name: area1 }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(n.general_text, "Ny allmän text.");
 
     env.cleanup().await;
 }

@@ -14,11 +14,14 @@ pub struct MemoryBus {
     notify: Notify,
 }
 
+/// Next index to deliver, and pending entry ids by consumer.
+type Group = (usize, HashMap<String, HashSet<String>>);
+
 #[derive(Default)]
 struct State {
     streams: HashMap<String, Vec<Delivery>>,
-    /// (stream, group) → (next index to deliver, pending entry ids by consumer)
-    groups: HashMap<(String, String), (usize, HashMap<String, HashSet<String>>)>,
+    /// By (stream, group).
+    groups: HashMap<(String, String), Group>,
     seq: u64,
 }
 

@@ -1,5 +1,8 @@
 //! Generated code for `proto/`. One module per package.
 
+// Generated code: prost's oneofs hold messages by value.
+#![allow(clippy::large_enum_variant)]
+
 /// Encoded `FileDescriptorSet` of every Kompass proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/kompass_descriptor.bin"));

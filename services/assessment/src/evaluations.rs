@@ -101,19 +101,23 @@ pub fn to_pb(tenant: &TenantId, m: &evaluation::Model) -> pb::Evaluation {
 }
 
 /// The lifecycle: one step forward at a time, one step back before
-/// publication (to rescore), and archiving after it. Publishing has its own call.
-pub fn transition_allowed(from: State, to: State) -> bool {
+/// publication (to rescore), and archiving from any state (an abandoned
+/// draft, or a published evaluation retired); a self-assessment may go from
+/// draft straight to scoring. Publishing has its own call.
+pub fn transition_allowed(from: State, to: State, self_assessment: bool) -> bool {
     use State::*;
-    matches!(
-        (from, to),
-        (Draft, Fieldwork)
-            | (Fieldwork, Scoring)
-            | (Scoring, Consensus)
-            | (Fieldwork, Draft)
-            | (Scoring, Fieldwork)
-            | (Consensus, Scoring)
-            | (Published, Archived)
-    )
+    // A self-assessment needs no fieldwork of its own.
+    (self_assessment && from == Draft && to == Scoring)
+        || matches!(
+            (from, to),
+            (Draft, Fieldwork)
+                | (Fieldwork, Scoring)
+                | (Scoring, Consensus)
+                | (Fieldwork, Draft)
+                | (Scoring, Fieldwork)
+                | (Consensus, Scoring)
+        )
+        || (to == Archived && from != Archived)
 }
 
 /// Bumps the evaluation's version if it is still `expected`; ABORTED otherwise.
@@ -128,7 +132,7 @@ async fn bump(
         .col_expr(evaluation::Column::Version, (ev.row.version + 1).into())
         .col_expr(evaluation::Column::UpdatedAt, Utc::now().into());
     for (c, v) in set {
-        q = q.col_expr(c, sea_orm::sea_query::Expr::val(v).into());
+        q = q.col_expr(c, sea_orm::sea_query::Expr::val(v));
     }
     let res = q
         .filter(evaluation::Column::Id.eq(ev.row.id.as_str()))
@@ -680,7 +684,7 @@ impl EvaluationService for Evaluations {
             )
             .into());
         }
-        if !transition_allowed(from, to) {
+        if !transition_allowed(from, to, !ev.is_external()) {
             return Err(Error::FailedPrecondition(Msg::new(
                 format!(
                     "evaluation is {}: it cannot move to {}",
@@ -1190,13 +1194,16 @@ mod tests {
     #[test]
     fn lifecycle_moves_one_step_at_a_time() {
         use State::*;
-        assert!(transition_allowed(Draft, Fieldwork));
-        assert!(transition_allowed(Consensus, Scoring));
-        assert!(!transition_allowed(Draft, Scoring));
-        assert!(!transition_allowed(Draft, Published));
-        assert!(!transition_allowed(Published, Consensus));
-        assert!(transition_allowed(Published, Archived));
-        assert!(!transition_allowed(Archived, Published));
+        assert!(transition_allowed(Draft, Fieldwork, false));
+        assert!(transition_allowed(Consensus, Scoring, false));
+        assert!(!transition_allowed(Draft, Scoring, false));
+        assert!(transition_allowed(Draft, Scoring, true));
+        assert!(!transition_allowed(Draft, Published, false));
+        assert!(!transition_allowed(Published, Consensus, false));
+        assert!(transition_allowed(Published, Archived, false));
+        assert!(transition_allowed(Draft, Archived, false));
+        assert!(!transition_allowed(Archived, Published, false));
+        assert!(!transition_allowed(Archived, Draft, true));
     }
 
     #[test]

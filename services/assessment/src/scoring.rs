@@ -87,7 +87,7 @@ pub fn totals(evaluation: &str, fw: &Framework, points: &BTreeMap<String, i64>) 
     }
 }
 
-fn question<'a>(fw: &'a Framework, id: &str) -> Result<Decimal, Error> {
+fn question(fw: &Framework, id: &str) -> Result<Decimal, Error> {
     fw.question(id).map(|(_, q)| q.max_points).ok_or_else(|| {
         Error::InvalidArgument(Msg::new(
             format!(
