@@ -1142,6 +1142,8 @@ impl EvaluationService for Evaluations {
             }
             pb::audit_event::Subject::Assignment => Some(Subject::Assignment),
             pb::audit_event::Subject::State => Some(Subject::State),
+            pb::audit_event::Subject::Evidence => Some(Subject::Evidence),
+            pb::audit_event::Subject::InformationRequest => Some(Subject::InformationRequest),
         };
         if let Some(s) = subject {
             q = q.filter(audit_event::Column::Subject.eq(s.as_str()));
@@ -1174,6 +1176,8 @@ impl EvaluationService for Evaluations {
                         }
                         "assignment" => pb::audit_event::Subject::Assignment,
                         "state" => pb::audit_event::Subject::State,
+                        "evidence" => pb::audit_event::Subject::Evidence,
+                        "information_request" => pb::audit_event::Subject::InformationRequest,
                         _ => pb::audit_event::Subject::Unspecified,
                     } as i32,
                     target: a.target,

@@ -73,8 +73,10 @@ pub fn routes(state: Assessment) -> Routes {
         state.clone(),
     )))
     .add_service(ScoringServiceServer::new(scoring::Scoring(state.clone())))
-    .add_service(EvidenceServiceServer::new(evidence::EvidenceApi(
-        state.clone(),
-    )))
+    .add_service(
+        // Documents up to 10 MiB travel in one message.
+        EvidenceServiceServer::new(evidence::EvidenceApi(state.clone()))
+            .max_decoding_message_size(12 * 1024 * 1024),
+    )
     .add_service(NarrativeServiceServer::new(narratives::Narratives(state)))
 }
