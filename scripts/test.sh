@@ -46,6 +46,7 @@ redis-cli -h 127.0.0.1 -p 6379 ping
 
 if ! command -v npm >/dev/null 2>&1; then need_apt nodejs npm; fi
 if ! command -v python3 >/dev/null 2>&1; then need_apt python3 python3-pip; fi
+if ! command -v pdftotext >/dev/null 2>&1; then need_apt poppler-utils; fi
 
 log "Format and lints"
 cargo fmt --all -- --check

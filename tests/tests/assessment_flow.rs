@@ -675,7 +675,7 @@ async fn publication_survives_a_redis_restart_and_arrives_once() {
         got.extend(
             bus.read(
                 "evaluations",
-                "reporting",
+                "restart-test",
                 "c1",
                 10,
                 Duration::from_millis(250),
@@ -694,7 +694,7 @@ async fn publication_survives_a_redis_restart_and_arrives_once() {
     let again = bus
         .read(
             "evaluations",
-            "reporting",
+            "restart-test",
             "c1",
             10,
             Duration::from_millis(250),
@@ -705,14 +705,14 @@ async fn publication_survives_a_redis_restart_and_arrives_once() {
         again.iter().map(|d| &d.event_id).collect::<Vec<_>>(),
         vec![&got[0].event_id]
     );
-    bus.ack("evaluations", "reporting", &got[0].entry_id)
+    bus.ack("evaluations", "restart-test", &got[0].entry_id)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
         bus.read(
             "evaluations",
-            "reporting",
+            "restart-test",
             "c1",
             10,
             Duration::from_millis(500)

@@ -23,6 +23,8 @@ use kompass_serve::{Platform, Running};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use tonic::transport::Channel;
 
+mod projects;
+
 const SECRET: &str = "kompass-bench-secret-not-for-production";
 const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -41,6 +43,9 @@ enum Cmd {
     /// Onboard N tenants, then serve one request to each in turn, watching
     /// connections and memory. Server: KOMPASS_TEST_DATABASE_URL.
     Onboarding(OnboardingArgs),
+    /// Time and SQL statements to load a full project over gRPC
+    /// (50 milestones, 300 activities, 40 risks, 24 status reports).
+    ProjectLoad(projects::ProjectLoadArgs),
 }
 
 #[derive(Args, Clone)]
@@ -679,6 +684,7 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     let ok = match cli.cmd {
         Cmd::Onboarding(a) => onboarding(a).await?,
+        Cmd::ProjectLoad(a) => projects::project_load(a).await?,
     };
     if !ok {
         std::process::exit(1);

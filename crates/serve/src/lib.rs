@@ -45,6 +45,8 @@ pub struct Platform {
     pub bus: kompass_events::Bus,
     /// Started on first use, so only the process serving assessment relays.
     assessment: Arc<std::sync::OnceLock<kompass_assessment::Assessment>>,
+    /// The reporting service's state (its read-model consumer starts with the service).
+    reporting: Arc<std::sync::OnceLock<kompass_reporting::Reporting>>,
 }
 
 /// The catalog URL and tenant backend the configuration asks for.
@@ -127,7 +129,8 @@ impl Platform {
         };
         let auth = Arc::new(
             Authenticator::new(verifier, Arc::new(catalog.clone()))
-                .allow_anonymous(kompass_assessment::ANONYMOUS),
+                .allow_anonymous(kompass_assessment::ANONYMOUS)
+                .allow_anonymous(kompass_reporting::ANONYMOUS),
         );
         let bus: kompass_events::Bus = match &cfg.redis.url {
             Some(url) => {
@@ -143,6 +146,7 @@ impl Platform {
             jwt_secret,
             bus,
             assessment: Arc::default(),
+            reporting: Arc::default(),
         })
     }
 
@@ -153,6 +157,23 @@ impl Platform {
                 self.directory(),
                 self.catalog.db().clone(),
                 self.bus.clone(),
+            )
+        })
+    }
+
+    /// The reporting service's state: its analytics tables live in the
+    /// platform database; comparisons are cached in Redis when configured.
+    pub fn reporting(&self) -> &kompass_reporting::Reporting {
+        self.reporting.get_or_init(|| {
+            kompass_reporting::Reporting::new(
+                self.catalog.db().clone(),
+                self.catalog.clone(),
+                self.bus.clone(),
+                self.cfg
+                    .redis
+                    .url
+                    .as_deref()
+                    .map(|u| (u, self.cfg.redis.key_prefix.as_str())),
             )
         })
     }
@@ -188,16 +209,22 @@ impl Platform {
             ),
             ServiceKind::Projects => (
                 "projects",
-                kompass_projects::routes(kompass_projects::Projects {
-                    dir: self.directory(),
-                }),
+                kompass_projects::routes(kompass_projects::Projects::new(
+                    self.directory(),
+                    self.cfg.service_url(ServiceKind::Assessment),
+                    self.bus.clone(),
+                )),
                 kompass_projects::SERVICES,
             ),
-            ServiceKind::Reporting => (
-                "reporting",
-                kompass_reporting::routes(kompass_reporting::Reporting),
-                kompass_reporting::SERVICES,
-            ),
+            ServiceKind::Reporting => {
+                let st = self.reporting().clone();
+                st.spawn_consumer(shutdown.clone());
+                (
+                    "reporting",
+                    kompass_reporting::routes(st),
+                    kompass_reporting::SERVICES,
+                )
+            }
         };
         let auth = self.auth.clone();
         tokio::spawn(async move {
@@ -246,7 +273,7 @@ pub async fn start(
 ) -> Result<Running, ServeError> {
     let (stop, rx) = watch::channel(false);
     let mut addrs = BTreeMap::new();
-    let mut handles = Vec::new();
+    let mut listeners = Vec::new();
     for &kind in kinds {
         let addr = format!("{}:{}", platform.cfg.listen_host, port(kind));
         let listener = TcpListener::bind(&addr)
@@ -258,8 +285,26 @@ pub async fn start(
                 .local_addr()
                 .map_err(|e| ServeError::Io("local_addr".into(), e))?,
         );
-        handles.push(platform.spawn(kind, listener, rx.clone()));
+        listeners.push((kind, listener));
     }
+    // Services started together reach each other where they were actually
+    // bound (port 0 in tests), unless a URL was configured explicitly.
+    let mut platform = platform.clone();
+    for (kind, addr) in &addrs {
+        let slot = match kind {
+            ServiceKind::Tenancy => &mut platform.cfg.services.tenancy,
+            ServiceKind::Assessment => &mut platform.cfg.services.assessment,
+            ServiceKind::Projects => &mut platform.cfg.services.projects,
+            ServiceKind::Reporting => &mut platform.cfg.services.reporting,
+        };
+        if slot.is_none() {
+            *slot = Some(format!("http://{addr}"));
+        }
+    }
+    let handles = listeners
+        .into_iter()
+        .map(|(kind, listener)| platform.spawn(kind, listener, rx.clone()))
+        .collect();
     Ok(Running {
         addrs,
         stop,

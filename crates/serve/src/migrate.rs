@@ -19,10 +19,13 @@ pub struct MigrationReport {
 pub async fn migrate_platform(catalog_url: &str) -> Result<(), ServeError> {
     Catalog::migrate(catalog_url).await?;
     let single = Catalog::connect(catalog_url, 1).await?;
-    let res = kompass_tenant_db::migrate_locked::<kompass_migration_assessment_platform::Migrator>(
-        single.db(),
-    )
+    let mut res = kompass_tenant_db::migrate_locked::<
+        kompass_migration_assessment_platform::Migrator,
+    >(single.db())
     .await;
+    if res.is_ok() {
+        res = kompass_tenant_db::migrate_locked::<kompass_reporting::Migrator>(single.db()).await;
+    }
     single.db().clone().close().await.ok();
     res.map_err(|e| kompass_core::Error::internal(format!("platform migration failed: {e}")))?;
     Ok(())

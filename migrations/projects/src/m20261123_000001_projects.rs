@@ -1,3 +1,7 @@
+//! Projects, their plan, links to evaluation results, decisions, milestones,
+//! activities, risks, status reports and the outbox. Runs on PostgreSQL and
+//! SQLite. Amounts are whole hundredths (BIGINT), never floats.
+
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -8,8 +12,164 @@ enum Projects {
     Table,
     Id,
     Title,
+    Kind,
+    Phase,
+    Outcome,
+    StartDate,
+    EndDate,
+    Background,
+    Purpose,
+    EffectGoal,
+    ResultGoals,
+    Strategies,
+    Delimitations,
+    Prerequisites,
+    Organisation,
+    OwnerUser,
+    ManagerUser,
+    Communications,
     CreatedBy,
     CreatedAt,
+    UpdatedAt,
+    Version,
+}
+
+#[derive(DeriveIden)]
+enum ProjectBudgetLines {
+    Table,
+    Id,
+    ProjectId,
+    Position,
+    Description,
+    AmountCenti,
+    Currency,
+    Funder,
+}
+
+#[derive(DeriveIden)]
+enum ProjectLinks {
+    Table,
+    ProjectId,
+    Target,
+    Kind,
+    Evaluation,
+}
+
+#[derive(DeriveIden)]
+enum ProjectDecisions {
+    Table,
+    Id,
+    ProjectId,
+    FromPhase,
+    ToPhase,
+    Verdict,
+    Decision,
+    DecidedBy,
+    DecidedAt,
+}
+
+#[derive(DeriveIden)]
+enum ProjectMilestones {
+    Table,
+    Id,
+    ProjectId,
+    Number,
+    Title,
+    Description,
+    DueDate,
+    Responsible,
+    Status,
+    Version,
+}
+
+#[derive(DeriveIden)]
+enum ProjectActivities {
+    Table,
+    Id,
+    ProjectId,
+    MilestoneId,
+    Position,
+    Title,
+    DueDate,
+    Responsible,
+    Status,
+    Version,
+}
+
+#[derive(DeriveIden)]
+enum ProjectRisks {
+    Table,
+    Id,
+    ProjectId,
+    Title,
+    Description,
+    Probability,
+    Consequence,
+    Mitigations,
+    Owner,
+    Version,
+}
+
+#[derive(DeriveIden)]
+enum ProjectStatusReports {
+    Table,
+    Id,
+    ProjectId,
+    Author,
+    CreatedAt,
+    Content,
+}
+
+#[derive(DeriveIden)]
+enum ProjectOutbox {
+    Table,
+    Id,
+    Topic,
+    Payload,
+    CreatedAt,
+    PublishedAt,
+}
+
+fn id(c: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(c).string_len(64).not_null().to_owned()
+}
+fn short(c: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(c)
+        .string_len(32)
+        .not_null()
+        .default("")
+        .to_owned()
+}
+fn text(c: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(c).text().not_null().default("").to_owned()
+}
+fn json_list(c: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(c).text().not_null().default("[]").to_owned()
+}
+fn int(c: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(c).integer().not_null().to_owned()
+}
+fn version(c: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(c)
+        .big_integer()
+        .not_null()
+        .default(1)
+        .to_owned()
+}
+fn time(c: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(c)
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
+}
+
+fn by_project(table: impl IntoIden, col: impl IntoIden, name: &str) -> IndexCreateStatement {
+    Index::create()
+        .if_not_exists()
+        .name(name)
+        .table(table)
+        .col(col)
+        .to_owned()
 }
 
 #[async_trait::async_trait]
@@ -19,22 +179,243 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(Projects::Table)
                 .if_not_exists()
+                .col(id(Projects::Id).primary_key())
+                .col(ColumnDef::new(Projects::Title).string_len(200).not_null())
+                .col(short(Projects::Kind))
+                .col(short(Projects::Phase))
+                .col(short(Projects::Outcome))
+                .col(short(Projects::StartDate))
+                .col(short(Projects::EndDate))
+                .col(text(Projects::Background))
+                .col(text(Projects::Purpose))
+                .col(text(Projects::EffectGoal))
+                .col(json_list(Projects::ResultGoals))
+                .col(json_list(Projects::Strategies))
+                .col(json_list(Projects::Delimitations))
+                .col(json_list(Projects::Prerequisites))
                 .col(
-                    ColumnDef::new(Projects::Id)
-                        .string_len(64)
+                    ColumnDef::new(Projects::Organisation)
+                        .text()
                         .not_null()
-                        .primary_key(),
+                        .default("{}"),
                 )
-                .col(ColumnDef::new(Projects::Title).string().not_null())
+                .col(ColumnDef::new(Projects::OwnerUser).string_len(63).null())
+                .col(ColumnDef::new(Projects::ManagerUser).string_len(63).null())
+                .col(json_list(Projects::Communications))
                 .col(
                     ColumnDef::new(Projects::CreatedBy)
                         .string_len(63)
                         .not_null(),
                 )
+                .col(time(Projects::CreatedAt))
+                .col(time(Projects::UpdatedAt))
+                .col(version(Projects::Version))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(ProjectBudgetLines::Table)
+                .if_not_exists()
+                .col(id(ProjectBudgetLines::Id).primary_key())
+                .col(id(ProjectBudgetLines::ProjectId))
+                .col(int(ProjectBudgetLines::Position))
+                .col(text(ProjectBudgetLines::Description))
                 .col(
-                    ColumnDef::new(Projects::CreatedAt)
-                        .timestamp_with_time_zone()
+                    ColumnDef::new(ProjectBudgetLines::AmountCenti)
+                        .big_integer()
                         .not_null(),
+                )
+                .col(
+                    ColumnDef::new(ProjectBudgetLines::Currency)
+                        .string_len(3)
+                        .not_null(),
+                )
+                .col(text(ProjectBudgetLines::Funder))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(by_project(
+            ProjectBudgetLines::Table,
+            ProjectBudgetLines::ProjectId,
+            "project_budget_lines_by_project",
+        ))
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(ProjectLinks::Table)
+                .if_not_exists()
+                .col(id(ProjectLinks::ProjectId))
+                .col(
+                    ColumnDef::new(ProjectLinks::Target)
+                        .string_len(300)
+                        .not_null(),
+                )
+                .col(ColumnDef::new(ProjectLinks::Kind).string_len(16).not_null())
+                .col(
+                    ColumnDef::new(ProjectLinks::Evaluation)
+                        .string_len(200)
+                        .not_null(),
+                )
+                .primary_key(
+                    Index::create()
+                        .col(ProjectLinks::ProjectId)
+                        .col(ProjectLinks::Target),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(by_project(
+            ProjectLinks::Table,
+            ProjectLinks::Evaluation,
+            "project_links_by_evaluation",
+        ))
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(ProjectDecisions::Table)
+                .if_not_exists()
+                .col(id(ProjectDecisions::Id).primary_key())
+                .col(id(ProjectDecisions::ProjectId))
+                .col(short(ProjectDecisions::FromPhase))
+                .col(short(ProjectDecisions::ToPhase))
+                .col(short(ProjectDecisions::Verdict))
+                .col(text(ProjectDecisions::Decision))
+                .col(
+                    ColumnDef::new(ProjectDecisions::DecidedBy)
+                        .string_len(63)
+                        .not_null(),
+                )
+                .col(time(ProjectDecisions::DecidedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(by_project(
+            ProjectDecisions::Table,
+            ProjectDecisions::ProjectId,
+            "project_decisions_by_project",
+        ))
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(ProjectMilestones::Table)
+                .if_not_exists()
+                .col(id(ProjectMilestones::Id).primary_key())
+                .col(id(ProjectMilestones::ProjectId))
+                .col(int(ProjectMilestones::Number))
+                .col(text(ProjectMilestones::Title))
+                .col(text(ProjectMilestones::Description))
+                .col(short(ProjectMilestones::DueDate))
+                .col(text(ProjectMilestones::Responsible))
+                .col(short(ProjectMilestones::Status))
+                .col(version(ProjectMilestones::Version))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .if_not_exists()
+                .unique()
+                .name("project_milestones_number")
+                .table(ProjectMilestones::Table)
+                .col(ProjectMilestones::ProjectId)
+                .col(ProjectMilestones::Number)
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(ProjectActivities::Table)
+                .if_not_exists()
+                .col(id(ProjectActivities::Id).primary_key())
+                .col(id(ProjectActivities::ProjectId))
+                .col(id(ProjectActivities::MilestoneId))
+                .col(int(ProjectActivities::Position))
+                .col(text(ProjectActivities::Title))
+                .col(short(ProjectActivities::DueDate))
+                .col(text(ProjectActivities::Responsible))
+                .col(short(ProjectActivities::Status))
+                .col(version(ProjectActivities::Version))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(by_project(
+            ProjectActivities::Table,
+            ProjectActivities::ProjectId,
+            "project_activities_by_project",
+        ))
+        .await?;
+        m.create_index(by_project(
+            ProjectActivities::Table,
+            ProjectActivities::MilestoneId,
+            "project_activities_by_milestone",
+        ))
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(ProjectRisks::Table)
+                .if_not_exists()
+                .col(id(ProjectRisks::Id).primary_key())
+                .col(id(ProjectRisks::ProjectId))
+                .col(text(ProjectRisks::Title))
+                .col(text(ProjectRisks::Description))
+                .col(int(ProjectRisks::Probability))
+                .col(int(ProjectRisks::Consequence))
+                .col(json_list(ProjectRisks::Mitigations))
+                .col(text(ProjectRisks::Owner))
+                .col(version(ProjectRisks::Version))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(by_project(
+            ProjectRisks::Table,
+            ProjectRisks::ProjectId,
+            "project_risks_by_project",
+        ))
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(ProjectStatusReports::Table)
+                .if_not_exists()
+                .col(id(ProjectStatusReports::Id).primary_key())
+                .col(id(ProjectStatusReports::ProjectId))
+                .col(
+                    ColumnDef::new(ProjectStatusReports::Author)
+                        .string_len(63)
+                        .not_null(),
+                )
+                .col(time(ProjectStatusReports::CreatedAt))
+                // The report as filed (protobuf), never rewritten.
+                .col(
+                    ColumnDef::new(ProjectStatusReports::Content)
+                        .blob()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(by_project(
+            ProjectStatusReports::Table,
+            ProjectStatusReports::ProjectId,
+            "project_status_reports_by_project",
+        ))
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(ProjectOutbox::Table)
+                .if_not_exists()
+                .col(id(ProjectOutbox::Id).primary_key())
+                .col(
+                    ColumnDef::new(ProjectOutbox::Topic)
+                        .string_len(64)
+                        .not_null(),
+                )
+                .col(ColumnDef::new(ProjectOutbox::Payload).blob().not_null())
+                .col(time(ProjectOutbox::CreatedAt))
+                .col(
+                    ColumnDef::new(ProjectOutbox::PublishedAt)
+                        .timestamp_with_time_zone()
+                        .null(),
                 )
                 .to_owned(),
         )
@@ -42,7 +423,20 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table(Projects::Table).to_owned())
-            .await
+        for t in [
+            ProjectOutbox::Table.into_iden(),
+            ProjectStatusReports::Table.into_iden(),
+            ProjectRisks::Table.into_iden(),
+            ProjectActivities::Table.into_iden(),
+            ProjectMilestones::Table.into_iden(),
+            ProjectDecisions::Table.into_iden(),
+            ProjectLinks::Table.into_iden(),
+            ProjectBudgetLines::Table.into_iden(),
+            Projects::Table.into_iden(),
+        ] {
+            m.drop_table(Table::drop().table(t).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

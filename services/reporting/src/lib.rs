@@ -1,42 +1,171 @@
-//! The reporting service. The national read model fed by `evaluation.published`
-//! events arrives with the reporting issue; until then no results are published.
+//! The reporting service: evaluation reports and their PDF/XLSX/CSV exports,
+//! radar profiles, national comparisons, trends, good examples, key figures
+//! and open data.
+//!
+//! Everything is answered from the service's own read model (the
+//! `reporting_*` tables in the analytics database — the platform database by
+//! default), fed by `evaluation.published` events from the `evaluations`
+//! stream through the consumer group [`GROUP`]: at least once, idempotent
+//! (a redelivered or duplicated event changes nothing), acknowledged after
+//! commit. No tenant database is read at request time.
+//!
+//! Publicity: a tenant's published external reports are public (readable
+//! without a token, listed in open data and good examples, named in
+//! rankings) exactly when the tenant agreed to be named in comparisons
+//! (`named_in_comparisons` in the catalog, checked at request time).
 
-use kompass_auth::PlatformRole;
-use kompass_core::paging;
-use kompass_grpc::caller;
-use kompass_proto::reporting::v1::{
-    self as pb,
-    reporting_service_server::{ReportingService, ReportingServiceServer},
-};
+mod cache;
+mod comparison;
+mod export;
+mod pdf;
+mod radar;
+mod report;
+mod service;
+pub mod stats;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kompass_catalog::Catalog;
+use kompass_events::{Bus, streams};
+use kompass_proto::reporting::v1::reporting_service_server::ReportingServiceServer;
+use sea_orm::DatabaseConnection;
+use tokio::sync::watch;
 use tonic::service::Routes;
-use tonic::{Request, Response, Status};
+
+pub use comparison::compute as compute_comparison;
+pub use kompass_migration_reporting::Migrator;
 
 /// Names the health service reports.
 pub const SERVICES: &[&str] = &["kompass.reporting.v1.ReportingService"];
 
-#[derive(Clone, Default)]
-pub struct Reporting;
+/// Methods open without a token (they serve public data only then).
+pub const ANONYMOUS: &[&str] = &[
+    "/kompass.reporting.v1.ReportingService/GetEvaluationReport",
+    "/kompass.reporting.v1.ReportingService/ExportEvaluationReport",
+    "/kompass.reporting.v1.ReportingService/GetRadarProfile",
+    "/kompass.reporting.v1.ReportingService/SearchGoodExamples",
+    "/kompass.reporting.v1.ReportingService/ExportOpenData",
+];
 
-pub fn routes(state: Reporting) -> Routes {
-    Routes::new(ReportingServiceServer::new(state))
+/// Consumer group of the read model on the `evaluations` stream.
+pub const GROUP: &str = "reporting";
+
+/// How often tenant metadata (consent, population) is re-copied from the catalog.
+const TENANT_REFRESH: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+pub struct Reporting {
+    /// The analytics database (reporting-owned tables only).
+    pub db: DatabaseConnection,
+    /// The catalog: tenant metadata and consent; framework versions live in
+    /// the same platform database.
+    pub catalog: Catalog,
+    pub bus: Bus,
+    cache: Arc<cache::Cache>,
 }
 
-#[tonic::async_trait]
-impl ReportingService for Reporting {
-    async fn list_published_results(
-        &self,
-        req: Request<pb::ListPublishedResultsRequest>,
-    ) -> Result<Response<pb::ListPublishedResultsResponse>, Status> {
-        let c = caller(&req);
-        c.user()?;
-        if !c.is_operator() && !c.has_role(PlatformRole::Analyst) {
-            return Err(kompass_core::Error::denied(
-                "national results are for analysts and operators",
-                "nationella resultat är till för analytiker och operatörer",
-            )
-            .into());
+impl Reporting {
+    /// `redis`: (url, key prefix) for the shared comparison cache; `None`
+    /// keeps it in the process (embedded mode).
+    pub fn new(
+        db: DatabaseConnection,
+        catalog: Catalog,
+        bus: Bus,
+        redis: Option<(&str, &str)>,
+    ) -> Reporting {
+        let cache = match redis {
+            Some((url, prefix)) => cache::Cache::redis(url, prefix).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "bad Redis URL for the comparison cache; caching in process");
+                cache::Cache::memory()
+            }),
+            None => cache::Cache::memory(),
+        };
+        Reporting {
+            db,
+            catalog,
+            bus,
+            cache: Arc::new(cache),
         }
-        paging::page_size(req.get_ref().page_size)?;
-        Ok(Response::new(pb::ListPublishedResultsResponse::default()))
     }
+
+    /// Applies one event to the read model and drops cached comparisons.
+    /// Returns whether the delivery may be acknowledged.
+    pub async fn handle(&self, event_id: &str, topic: &str, payload: &[u8]) -> bool {
+        match store::apply(&self.db, &self.catalog, event_id, topic, payload).await {
+            Ok(store::Applied::Ignored) => true,
+            Ok(applied) => {
+                if applied == store::Applied::Stored {
+                    tracing::info!(event_id, "reporting: publication stored");
+                }
+                match self.cache.invalidate().await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reporting: cache invalidation failed; will retry");
+                        false
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(event_id, error = %e, "reporting: event not applied; will retry");
+                false
+            }
+        }
+    }
+
+    /// Runs the consumer until `shutdown` turns true.
+    pub fn spawn_consumer(
+        &self,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let st = self.clone();
+        let consumer = std::env::var("HOSTNAME").unwrap_or_else(|_| "reporting".into());
+        tokio::spawn(async move {
+            let mut refreshed = Instant::now();
+            loop {
+                if *shutdown.borrow() {
+                    break;
+                }
+                let read = tokio::select! {
+                    r = st.bus.read(streams::EVALUATIONS, GROUP, &consumer, 50, Duration::from_secs(1)) => r,
+                    _ = shutdown.changed() => break,
+                };
+                match read {
+                    Ok(ds) => {
+                        for d in ds {
+                            if !st.handle(&d.event_id, &d.topic, &d.payload).await {
+                                // Not acknowledged: read again (own pending first).
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                                break;
+                            }
+                            if let Err(e) =
+                                st.bus.ack(streams::EVALUATIONS, GROUP, &d.entry_id).await
+                            {
+                                tracing::warn!(error = %e, "reporting: ack failed; the event will come again");
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reporting: event stream unavailable");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+                if refreshed.elapsed() >= TENANT_REFRESH {
+                    refreshed = Instant::now();
+                    match store::refresh_tenants(&st.db, &st.catalog).await {
+                        Ok(true) => {
+                            let _ = st.cache.invalidate().await;
+                        }
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!(error = %e, "reporting: tenant refresh failed"),
+                    }
+                }
+            }
+        })
+    }
+}
+
+pub fn routes(state: Reporting) -> Routes {
+    Routes::new(ReportingServiceServer::new(service::Api(state)))
 }

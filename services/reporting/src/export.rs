@@ -1,0 +1,293 @@
+//! XLSX (rust_xlsxwriter) and CSV exports of a report, and the open dataset.
+
+use kompass_proto::reporting::v1 as pb;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use rust_xlsxwriter::{Format, Workbook, XlsxError};
+
+fn num(s: &str) -> f64 {
+    s.parse::<Decimal>()
+        .ok()
+        .and_then(|d| d.to_f64())
+        .unwrap_or(0.0)
+}
+
+fn fig(f: &Option<pb::Figure>) -> pb::Figure {
+    f.clone().unwrap_or_default()
+}
+
+/// Summary sheet plus one sheet per area. Points are numbers with two
+/// decimals (exact values of the report); display columns are the rounded
+/// figures the printed report shows.
+pub fn xlsx(r: &pb::EvaluationReport) -> Result<Vec<u8>, XlsxError> {
+    let en = r.language == "en";
+    let t = |sv: &'static str, e: &'static str| if en { e } else { sv };
+    let mut wb = Workbook::new();
+    let bold = Format::new().set_bold();
+    let two = Format::new().set_num_format("0.00");
+    let whole = Format::new().set_num_format("0");
+    {
+        let s = wb.add_worksheet();
+        s.set_name(t("Sammanfattning", "Summary"))?;
+        s.write_string_with_format(0, 0, "Kommunkompassen", &bold)?;
+        let info = [
+            (t("Kommun", "Municipality"), r.tenant_display_name.clone()),
+            (
+                t("Kommunkod", "Municipality code"),
+                r.municipality_code.clone(),
+            ),
+            (t("Utvärdering", "Evaluation"), r.title.clone()),
+            (t("Datum", "Date"), r.evaluation_date.clone()),
+            (t("Ramverk", "Framework"), r.framework_version.clone()),
+            (
+                t("Sigill", "Seal"),
+                r.seal
+                    .as_ref()
+                    .map(|s| s.digest.clone())
+                    .unwrap_or_default(),
+            ),
+        ];
+        for (i, (k, v)) in info.iter().enumerate() {
+            s.write_string(i as u32 + 1, 0, *k)?;
+            s.write_string(i as u32 + 1, 1, v)?;
+        }
+        let head = 8;
+        for (c, h) in [
+            t("Område", "Area"),
+            t("Namn", "Name"),
+            t("Poäng", "Points"),
+            "Max",
+            t("Procent", "Percent"),
+            t("Poäng (avrundat)", "Points (rounded)"),
+            t("Procent (avrundat)", "Percent (rounded)"),
+            t("Snitt revision", "Revision average"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            s.write_string_with_format(head, c as u16, *h, &bold)?;
+        }
+        let mut row = head + 1;
+        for a in &r.areas {
+            let f = fig(&a.figure);
+            s.write_string(row, 0, &a.area)?;
+            s.write_string(row, 1, &a.title)?;
+            s.write_number_with_format(row, 2, num(&f.points), &two)?;
+            s.write_number(row, 3, num(&f.max_points))?;
+            s.write_number_with_format(row, 4, num(&f.percent), &two)?;
+            s.write_number_with_format(row, 5, num(&f.display_points), &whole)?;
+            s.write_number_with_format(row, 6, num(&f.display_percent), &whole)?;
+            if !a.average_points.is_empty() {
+                s.write_number_with_format(row, 7, num(&a.average_points), &two)?;
+            }
+            row += 1;
+        }
+        let f = fig(&r.total);
+        s.write_string_with_format(row, 0, t("Totalt", "Total"), &bold)?;
+        s.write_number_with_format(row, 2, num(&f.points), &two)?;
+        s.write_number(row, 3, num(&f.max_points))?;
+        s.write_number_with_format(row, 4, num(&f.percent), &two)?;
+        s.write_number_with_format(row, 5, num(&f.display_points), &whole)?;
+        s.write_number_with_format(row, 6, num(&f.display_percent), &whole)?;
+        if !r.average_total.is_empty() {
+            s.write_number_with_format(row, 7, num(&r.average_total), &two)?;
+        }
+        s.set_column_width(1, 45)?;
+    }
+    for a in &r.areas {
+        let s = wb.add_worksheet();
+        s.set_name(format!("{} {}", t("Område", "Area"), a.area))?;
+        s.write_string_with_format(0, 0, format!("{}. {}", a.area, a.title), &bold)?;
+        for (c, h) in [
+            t("Fråga", "Question"),
+            t("Frågetext", "Question text"),
+            t("Uppnått", "Achieved"),
+            "Max",
+            t("Procent", "Percent"),
+            t("Uppnått (avrundat)", "Achieved (rounded)"),
+            t("Procent (avrundat)", "Percent (rounded)"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            s.write_string_with_format(2, c as u16, *h, &bold)?;
+        }
+        let mut row = 3;
+        for q in &a.questions {
+            let f = fig(&q.figure);
+            s.write_string(row, 0, &q.question)?;
+            s.write_string(row, 1, &q.text)?;
+            s.write_number_with_format(row, 2, num(&f.points), &two)?;
+            s.write_number(row, 3, num(&f.max_points))?;
+            s.write_number_with_format(row, 4, num(&f.percent), &two)?;
+            s.write_number_with_format(row, 5, num(&f.display_points), &whole)?;
+            s.write_number_with_format(row, 6, num(&f.display_percent), &whole)?;
+            row += 1;
+        }
+        let f = fig(&a.figure);
+        s.write_string_with_format(row, 1, t("Summa", "Total"), &bold)?;
+        s.write_number_with_format(row, 2, num(&f.points), &two)?;
+        s.write_number(row, 3, num(&f.max_points))?;
+        s.write_number_with_format(row, 4, num(&f.percent), &two)?;
+        s.write_number_with_format(row, 5, num(&f.display_points), &whole)?;
+        s.write_number_with_format(row, 6, num(&f.display_percent), &whole)?;
+        s.set_column_width(1, 60)?;
+    }
+    wb.save_to_buffer()
+}
+
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// One row per question, then one per area and the total (`question` empty).
+pub fn csv(r: &pb::EvaluationReport) -> String {
+    let mut out = String::from(
+        "evaluation,area,question,question_text,points,max_points,percent,display_points,display_percent\n",
+    );
+    let mut row = |area: &str, q: &str, text: &str, f: &pb::Figure| {
+        out.push_str(
+            &[
+                r.evaluation.as_str(),
+                area,
+                q,
+                text,
+                &f.points,
+                &f.max_points,
+                &f.percent,
+                &f.display_points,
+                &f.display_percent,
+            ]
+            .map(csv_field)
+            .join(","),
+        );
+        out.push('\n');
+    };
+    for a in &r.areas {
+        for q in &a.questions {
+            row(&a.area, &q.question, &q.text, &fig(&q.figure));
+        }
+    }
+    for a in &r.areas {
+        row(&a.area, "", &a.title, &fig(&a.figure));
+    }
+    row("", "", "", &fig(&r.total));
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use calamine::{Data, Reader, Xlsx};
+    use kompass_frameworks::Framework;
+    use kompass_proto::assessment::v1 as apb;
+
+    /// A published event for Östra on the built-in framework: each question
+    /// gets 84 % of its maximum, area 1 also texts.
+    pub fn sample() -> (apb::EvaluationPublishedEvent, Framework) {
+        let fw = Framework::builtin().clone();
+        let questions = fw
+            .questions()
+            .map(|(a, q)| apb::PublishedQuestion {
+                question: q.id.clone(),
+                area: a.id.clone(),
+                points: kompass_scoring::format_points(
+                    q.max_points * rust_decimal::Decimal::new(84, 2),
+                ),
+                max_points: q.max_points.normalize().to_string(),
+            })
+            .collect();
+        let content = apb::PublishedContent {
+            tenant: "tenants/ostra".into(),
+            tenant_display_name: "Östra Göinge kommun".into(),
+            evaluation: "tenants/ostra/evaluations/e1".into(),
+            title: "Kommunkompassen 2026".into(),
+            kind: apb::EvaluationKind::External as i32,
+            framework_version: crate::report::BUILTIN.into(),
+            evaluation_date: "2026-10-01".into(),
+            questions,
+            areas: vec![apb::PublishedArea {
+                area: "1".into(),
+                general_text: "Kommunen för en öppen dialog med invånarna. ".repeat(40),
+                heading_texts: vec![apb::HeadingText {
+                    heading: 1,
+                    text: "Det finns en strategi för demokratiutveckling.".into(),
+                }],
+                strengths: vec!["Medborgarpaneler i alla kommundelar".into(); 30],
+                improvement_opportunities: vec![],
+            }],
+            ..Default::default()
+        };
+        (
+            apb::EvaluationPublishedEvent {
+                event_id: String::new(),
+                content: Some(content),
+                seal: Some(apb::Seal {
+                    algorithm: "SHA-256".into(),
+                    digest: "ab".repeat(32),
+                    canonicalization: "kompass-canonical-json-v1".into(),
+                    seal_time: None,
+                }),
+            },
+            fw,
+        )
+    }
+
+    #[test]
+    fn xlsx_reads_back_with_the_report_figures() {
+        let (ev, fw) = sample();
+        let r = crate::report::build(&ev, &fw, None, None, false, true).unwrap();
+        // 84 % of 800 exact = 672.00; area 1: 84.
+        assert_eq!(r.total.as_ref().unwrap().points, "672.00");
+        let bytes = xlsx(&r).unwrap();
+        let mut wb = Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+        assert_eq!(wb.sheet_names().len(), 9);
+        let sum = wb.worksheet_range("Sammanfattning").unwrap();
+        let total_row = (0..sum.height())
+            .find(|&i| sum.get((i, 0)) == Some(&Data::String("Totalt".into())))
+            .unwrap();
+        assert_eq!(sum.get((total_row, 2)), Some(&Data::Float(672.0)));
+        let a1 = wb.worksheet_range("Område 1").unwrap();
+        assert_eq!(a1.get((3, 0)), Some(&Data::String("1.1".into())));
+        assert_eq!(a1.get((3, 2)), Some(&Data::Float(12.6)));
+        assert_eq!(a1.get((3, 5)), Some(&Data::Float(13.0)));
+    }
+
+    #[test]
+    fn pdf_reads_back_with_swedish_letters_and_every_question() {
+        let (ev, fw) = sample();
+        let r = crate::report::build(&ev, &fw, None, None, false, true).unwrap();
+        let t = std::time::Instant::now();
+        let bytes = crate::pdf::render(&r, None);
+        eprintln!("pdf: {} bytes in {:?}", bytes.len(), t.elapsed());
+        assert!(bytes.starts_with(b"%PDF"));
+        if let Ok(keep) = std::env::var("KOMPASS_PDF_OUT") {
+            std::fs::write(keep, &bytes).unwrap();
+        }
+        let dir = std::env::temp_dir().join(format!("kompass-pdf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("r.pdf");
+        std::fs::write(&p, &bytes).unwrap();
+        let Ok(out) = std::process::Command::new("pdftotext")
+            .arg("-layout")
+            .arg(&p)
+            .arg("-")
+            .output()
+        else {
+            eprintln!("pdftotext missing: skipped the read-back");
+            return;
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Östra Göinge kommun"), "{text}");
+        assert!(text.contains("Förbättringsmöjligheter"));
+        for (_, q) in fw.questions() {
+            assert!(text.contains(&q.id), "question {} missing", q.id);
+        }
+        assert!(text.contains("672"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
