@@ -24,6 +24,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statemen
 use tonic::transport::Channel;
 
 mod projects;
+mod scoring;
 
 const SECRET: &str = "kompass-bench-secret-not-for-production";
 const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -46,6 +47,9 @@ enum Cmd {
     /// Time and SQL statements to load a full project over gRPC
     /// (50 milestones, 300 activities, 40 risks, 24 status reports).
     ProjectLoad(projects::ProjectLoadArgs),
+    /// Score writes through gRPC by concurrent evaluators against the same
+    /// write sent straight to PostgreSQL.
+    Scoring(scoring::ScoringArgs),
 }
 
 #[derive(Args, Clone)]
@@ -685,6 +689,7 @@ async fn main() -> Result<()> {
     let ok = match cli.cmd {
         Cmd::Onboarding(a) => onboarding(a).await?,
         Cmd::ProjectLoad(a) => projects::project_load(a).await?,
+        Cmd::Scoring(a) => scoring::scoring(a).await?,
     };
     if !ok {
         std::process::exit(1);
