@@ -3,6 +3,7 @@
 //! (read-only, through the functions here).
 
 pub mod entity;
+pub mod relay;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -55,7 +55,7 @@ pub struct Assessment {
 impl Assessment {
     /// Starts the outbox relay with the service.
     pub fn new(dir: TenantDirectory, platform: DatabaseConnection, bus: Bus) -> Assessment {
-        let relay = relay::spawn(dir.clone(), bus.clone());
+        let relay = relay::spawn(dir.clone(), bus.clone(), relay::OUTBOX);
         Assessment {
             dir,
             platform,

@@ -42,7 +42,7 @@ impl Projects {
     /// `assessment_url`: where the assessment service answers gRPC (the
     /// connection is made on first use). Starts the outbox relay.
     pub fn new(dir: TenantDirectory, assessment_url: String, bus: Bus) -> Projects {
-        let relay = relay::spawn(dir.clone(), bus);
+        let relay = relay::spawn(dir.clone(), bus, relay::OUTBOX);
         Projects {
             assessment: assessment::AssessmentApi::new(&assessment_url),
             dir,

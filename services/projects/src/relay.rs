@@ -1,99 +1,10 @@
-//! Moves committed rows of the `project_outbox` of tenant databases to the
-//! event bus (stream "projects"). Kicked right after a phase decision or a
-//! status report commits; retries failed tenants every second; sweeps every
-//! active tenant at start and every few minutes, so nothing committed is lost.
+//! This service's outbox (project phase and status report events); relayed by [`kompass_catalog::relay`].
 
-use std::collections::BTreeSet;
-use std::time::Duration;
+use kompass_events::{OutboxTable, streams};
 
-use kompass_catalog::{TenantDirectory, TenantState, entity::tenant};
-use kompass_core::TenantId;
-use kompass_events::{Bus, OutboxTable, relay_outbox, streams};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use tokio::sync::mpsc;
+pub use kompass_catalog::relay::{RelayHandle, spawn};
 
 pub const OUTBOX: OutboxTable = OutboxTable {
     table: "project_outbox",
     stream: streams::PROJECTS,
 };
-
-const SWEEP_EVERY: Duration = Duration::from_secs(300);
-
-#[derive(Clone)]
-pub struct RelayHandle(mpsc::UnboundedSender<TenantId>);
-
-impl RelayHandle {
-    pub fn kick(&self, t: &TenantId) {
-        let _ = self.0.send(t.clone());
-    }
-}
-
-async fn relay_tenant(dir: &TenantDirectory, bus: &Bus, t: &TenantId) -> bool {
-    let db = match dir.db(t).await {
-        Ok(db) => db,
-        Err(e) => {
-            tracing::warn!(tenant = %t, error = %e, "outbox relay: tenant database unavailable");
-            return false;
-        }
-    };
-    match relay_outbox(&db, OUTBOX, bus.as_ref()).await {
-        Ok(n) => {
-            if n > 0 {
-                tracing::info!(tenant = %t, events = n, "outbox relayed");
-            }
-            true
-        }
-        Err(e) => {
-            tracing::warn!(tenant = %t, error = %e, "outbox relay failed; will retry");
-            false
-        }
-    }
-}
-
-async fn sweep(dir: &TenantDirectory, bus: &Bus, retry: &mut BTreeSet<TenantId>) {
-    let Ok(rows) = tenant::Entity::find()
-        .filter(tenant::Column::State.eq(TenantState::Active.as_str()))
-        .all(dir.catalog.db())
-        .await
-    else {
-        return;
-    };
-    for r in rows {
-        if let Ok(t) = TenantId::parse(&r.id)
-            && !relay_tenant(dir, bus, &t).await
-        {
-            retry.insert(t);
-        }
-    }
-}
-
-pub fn spawn(dir: TenantDirectory, bus: Bus) -> RelayHandle {
-    let (tx, mut rx) = mpsc::unbounded_channel::<TenantId>();
-    tokio::spawn(async move {
-        let mut retry = BTreeSet::new();
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let mut next_sweep = tokio::time::Instant::now();
-        loop {
-            tokio::select! {
-                t = rx.recv() => {
-                    let Some(t) = t else { break };
-                    if !relay_tenant(&dir, &bus, &t).await {
-                        retry.insert(t);
-                    }
-                }
-                _ = tick.tick() => {
-                    for t in std::mem::take(&mut retry) {
-                        if !relay_tenant(&dir, &bus, &t).await {
-                            retry.insert(t);
-                        }
-                    }
-                    if tokio::time::Instant::now() >= next_sweep {
-                        next_sweep = tokio::time::Instant::now() + SWEEP_EVERY;
-                        sweep(&dir, &bus, &mut retry).await;
-                    }
-                }
-            }
-        }
-    });
-    RelayHandle(tx)
-}
