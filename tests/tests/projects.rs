@@ -635,10 +635,14 @@ async fn phases_in_order_by_the_owner_with_events() {
             .await
             .unwrap()
         {
+            bus.ack("projects", "test", &d.entry_id).await.unwrap();
+            // Creations come as `project.changed`; only phase changes count here.
+            if d.topic == "project.changed" {
+                continue;
+            }
             assert_eq!(d.topic, "project.phase_changed");
             let ev = pb::ProjectPhaseChangedEvent::decode(d.payload.as_slice()).unwrap();
             seen.insert(d.event_id.clone(), ev);
-            bus.ack("projects", "test", &d.entry_id).await.unwrap();
         }
         if seen.len() >= 6 {
             break;
@@ -647,6 +651,17 @@ async fn phases_in_order_by_the_owner_with_events() {
     assert_eq!(seen.len(), 6);
     let last = seen.values().rfind(|ev| ev.project == p.name).unwrap();
     assert_eq!(last.outcome, pb::Outcome::Completed as i32);
+    // Each carries the portfolio summary after the decision, in sequence.
+    let sums: Vec<&pb::PortfolioSummary> = seen
+        .values()
+        .filter(|ev| ev.project == p.name)
+        .map(|ev| ev.summary.as_ref().unwrap())
+        .collect();
+    assert_eq!(sums.len(), 5);
+    assert!(sums.windows(2).all(|w| w[0].sequence < w[1].sequence));
+    assert_eq!(sums[0].phase, pb::Phase::PreStudy as i32);
+    assert_eq!(sums[4].phase, pb::Phase::Closure as i32);
+    assert_eq!(sums[4].outcome, pb::Outcome::Completed as i32);
     e.cleanup().await;
 }
 
@@ -1624,4 +1639,248 @@ async fn all_calls(
         ),
     ));
     out
+}
+
+async fn risk(
+    c: &mut Client,
+    tok: &str,
+    p: &pb::Project,
+    pr: pb::Probability,
+    co: pb::Consequence,
+) {
+    c.create_risk(authed(
+        tok,
+        pb::CreateRiskRequest {
+            parent: p.name.clone(),
+            risk: Some(pb::Risk {
+                title: format!("{} × {}", pr.as_str_name(), co.as_str_name()),
+                probability: pr as i32,
+                consequence: co as i32,
+                owner: "users/anna".into(),
+                ..Default::default()
+            }),
+        },
+    ))
+    .await
+    .unwrap();
+}
+
+async fn portfolio(
+    env: &TestEnv,
+    tok: &str,
+    name: &str,
+    evaluation: &str,
+) -> Result<kompass_proto::reporting::v1::Portfolio, tonic::Status> {
+    env.reporting()
+        .await
+        .get_portfolio(authed(
+            tok,
+            kompass_proto::reporting::v1::GetPortfolioRequest {
+                name: name.into(),
+                evaluation: evaluation.into(),
+            },
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// The portfolio in the reporting service follows the projects' events.
+#[tokio::test]
+async fn portfolio_follows_project_events_idempotently_per_tenant() {
+    let e = Env::start().await;
+    let mut c = e.client().await;
+    let (ev, opps) = published(
+        &e.env,
+        "ostra",
+        &e.anna,
+        &["Medborgardialog", "Digitala tjänster", "Chefsstöd"],
+    )
+    .await;
+
+    let mut p1 = new_project("Dialog");
+    p1.improvement_opportunities = vec![opps[0].clone(), opps[1].clone()];
+    let p1 = create(&mut c, &e.anna, p1).await.unwrap();
+    let mut p2 = new_project("E-tjänster");
+    p2.improvement_opportunities = vec![opps[0].clone()];
+    let p2 = create(&mut c, &e.anna, p2).await.unwrap();
+    let p3 = create(&mut c, &e.anna, new_project("Idé")).await.unwrap();
+    use pb::{Consequence as C, Probability as P};
+    risk(&mut c, &e.pia, &p1, P::High, C::Severe).await;
+    risk(&mut c, &e.pia, &p1, P::High, C::Severe).await;
+    risk(&mut c, &e.pia, &p1, P::Low, C::Minor).await;
+    risk(&mut c, &e.pia, &p2, P::High, C::Severe).await;
+    decide(
+        &mut c,
+        &e.anna,
+        &p1,
+        pb::Verdict::Proceed,
+        pb::Phase::PreStudy,
+    )
+    .await
+    .unwrap();
+    let goal_id = p2.plan.as_ref().unwrap().result_goals[0].id.clone();
+    c.create_status_report(authed(
+        &e.pia,
+        pb::CreateStatusReportRequest {
+            parent: p2.name.clone(),
+            status_report: Some(pb::StatusReport {
+                period: "2027-01".into(),
+                light: pb::TrafficLight::Red as i32,
+                goals: vec![pb::GoalReport {
+                    goal_id,
+                    light: pb::TrafficLight::Red as i32,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+        },
+    ))
+    .await
+    .unwrap();
+
+    // Eventually consistent: wait until the last change is in.
+    let mut got = None;
+    for _ in 0..150 {
+        let p = portfolio(&e.env, &e.anna, "tenants/ostra/portfolio", "")
+            .await
+            .unwrap();
+        let done = p.projects.len() == 3
+            && p.projects.iter().any(|x| {
+                x.project == p1.name && x.phase == pb::Phase::PreStudy as i32 && x.risk_count == 3
+            })
+            && p.projects
+                .iter()
+                .any(|x| x.project == p2.name && x.traffic_light == pb::TrafficLight::Red as i32);
+        if done {
+            got = Some(p);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let p = got.expect("the portfolio caught up with the project events");
+    assert_eq!(p.name, "tenants/ostra/portfolio");
+    assert_eq!(p.evaluation, ev);
+    // Projects by phase and traffic light.
+    let counts: Vec<(i32, i32, i32)> = p
+        .phase_counts
+        .iter()
+        .map(|x| (x.phase, x.traffic_light, x.count))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            (pb::Phase::Idea as i32, 0, 1),
+            (pb::Phase::Idea as i32, pb::TrafficLight::Red as i32, 1),
+            (pb::Phase::PreStudy as i32, 0, 1),
+        ]
+    );
+    // The heat map sums over projects.
+    assert_eq!(p.heat_map.len(), 9);
+    for cell in &p.heat_map {
+        let want = match (cell.probability, cell.consequence) {
+            (3, 3) => (3, 2),
+            (1, 1) => (1, 1),
+            _ => (0, 0),
+        };
+        assert_eq!((cell.risk_count, cell.project_count), want, "{cell:?}");
+        assert_eq!(cell.risk_value, cell.probability * cell.consequence);
+    }
+    // Opportunities with and without projects.
+    let addressed: Vec<(String, Vec<String>)> = p
+        .addressed_opportunities
+        .iter()
+        .map(|o| (o.name.clone(), o.projects.clone()))
+        .collect();
+    let mut both = vec![p1.name.clone(), p2.name.clone()];
+    both.sort();
+    assert_eq!(
+        addressed,
+        vec![
+            (opps[0].clone(), both),
+            (opps[1].clone(), vec![p1.name.clone()]),
+        ]
+    );
+    assert_eq!(p.unaddressed_opportunities.len(), 1);
+    assert_eq!(p.unaddressed_opportunities[0].name, opps[2]);
+    assert_eq!(p.unaddressed_opportunities[0].text, "Chefsstöd");
+    assert!(
+        p.projects
+            .iter()
+            .any(|x| x.project == p3.name && x.risk_count == 0)
+    );
+
+    // An old summary delivered late, and a redelivered newest one, change nothing.
+    let stale = pb::ProjectChangedEvent {
+        summary: Some(pb::PortfolioSummary {
+            project: p1.name.clone(),
+            title: "Gammal titel".into(),
+            phase: pb::Phase::Idea as i32,
+            sequence: 1,
+            ..Default::default()
+        }),
+    };
+    let rep = e.env.platform.reporting();
+    assert!(
+        rep.handle("late-1", "project.changed", &stale.encode_to_vec())
+            .await
+    );
+    assert!(
+        rep.handle("late-1", "project.changed", &stale.encode_to_vec())
+            .await
+    );
+    let again = portfolio(&e.env, &e.anna, "tenants/ostra/portfolio", "")
+        .await
+        .unwrap();
+    assert_eq!(again, p);
+
+    // The same evaluation named explicitly gives the same figures.
+    assert_eq!(
+        portfolio(&e.env, &e.pia, "tenants/ostra/portfolio", &ev)
+            .await
+            .unwrap(),
+        p
+    );
+    assert!(
+        portfolio(&e.env, &e.op, "tenants/ostra/portfolio", "")
+            .await
+            .is_ok()
+    );
+    // Other tenants' users and evaluators are refused; the other tenant's
+    // portfolio holds none of these projects.
+    for tok in [&e.bertil, &e.eva] {
+        let err = portfolio(&e.env, tok, "tenants/ostra/portfolio", "")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    }
+    let theirs = portfolio(&e.env, &e.bertil, "tenants/vastra/portfolio", "")
+        .await
+        .unwrap();
+    assert!(theirs.projects.is_empty());
+    assert!(theirs.evaluation.is_empty());
+    assert!(theirs.heat_map.iter().all(|x| x.risk_count == 0));
+    let err = portfolio(&e.env, "", "tenants/ostra/portfolio", "")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    for (name, evaluation) in [
+        ("tenants/ostra/portfolio", "tenants/vastra/evaluations/x"),
+        ("tenants/OSTRA/portfolio", ""),
+        ("tenants/ostra/projects", ""),
+    ] {
+        let err = portfolio(&e.env, &e.op, name, evaluation)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{name} {evaluation}");
+    }
+    let err = portfolio(
+        &e.env,
+        &e.anna,
+        "tenants/ostra/portfolio",
+        "tenants/ostra/evaluations/none",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    e.cleanup().await;
 }

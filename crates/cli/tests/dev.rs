@@ -6,6 +6,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kompass_proto::assessment::v1 as apb;
+use kompass_proto::projects::v1 as ppb;
+use kompass_proto::reporting::v1 as rpb;
 use kompass_proto::tenancy::v1 as tpb;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -16,6 +18,13 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+fn auth<T>(token: &str, msg: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
 }
 
 #[tokio::test]
@@ -139,6 +148,82 @@ async fn kompass_dev_starts_on_sqlite_and_every_service_is_serving() {
         ev.get_evaluation(req).await.unwrap_err().code(),
         tonic::Code::PermissionDenied
     );
+    // Projects and the portfolio work on SQLite and the in-process bus: a
+    // project with a risk reaches the reporting portfolio.
+    let pch = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{}", ports[2]))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut pc = ppb::project_service_client::ProjectServiceClient::new(pch);
+    let project = pc
+        .create_project(auth(
+            &anna,
+            ppb::CreateProjectRequest {
+                parent: "tenants/ostra".into(),
+                project: Some(ppb::Project {
+                    title: "Medborgardialog".into(),
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    pc.create_risk(auth(
+        &anna,
+        ppb::CreateRiskRequest {
+            parent: project.name.clone(),
+            risk: Some(ppb::Risk {
+                title: "Låg delaktighet".into(),
+                probability: ppb::Probability::High as i32,
+                consequence: ppb::Consequence::Severe as i32,
+                ..Default::default()
+            }),
+        },
+    ))
+    .await
+    .unwrap();
+    let rch = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{}", ports[3]))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut rc = rpb::reporting_service_client::ReportingServiceClient::new(rch);
+    let mut seen = None;
+    for _ in 0..100 {
+        let p = rc
+            .get_portfolio(auth(
+                &anna,
+                rpb::GetPortfolioRequest {
+                    name: "tenants/ostra/portfolio".into(),
+                    evaluation: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        if p.projects.first().is_some_and(|x| x.risk_count == 1) {
+            seen = Some(p);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let p = seen.expect("the project and its risk reached the portfolio");
+    assert_eq!(p.projects[0].project, project.name);
+    assert_eq!(p.projects[0].highest_risk_value, 9);
+    assert_eq!(p.heat_map.iter().map(|c| c.risk_count).sum::<i32>(), 1);
+    let err = rc
+        .get_portfolio(auth(
+            &bertil,
+            rpb::GetPortfolioRequest {
+                name: "tenants/ostra/portfolio".into(),
+                evaluation: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
     assert!(dir.join("catalog.db").exists());
     assert!(dir.join("tenants/kompass_t_ostra.db").exists());
     assert!(dir.join("tenants/kompass_t_vastra.db").exists());

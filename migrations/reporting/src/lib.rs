@@ -6,12 +6,17 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
+mod m20261123_000002_portfolio;
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Migration)]
+        vec![
+            Box::new(Migration),
+            Box::new(m20261123_000002_portfolio::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

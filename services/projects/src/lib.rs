@@ -2,8 +2,10 @@
 //! plan and organisation, links to published evaluation results (checked
 //! with the assessment service over gRPC), phases with decision points,
 //! milestones and activities, the risk register, status reports and the
-//! communication plan. Phase decisions and status reports are events on
-//! stream "projects" through the tenant database's `project_outbox`.
+//! communication plan. Creation, edits, risk changes, phase decisions and
+//! status reports are events on stream "projects" through the tenant
+//! database's `project_outbox`, each carrying the project's portfolio
+//! summary for the reporting service.
 
 mod access;
 mod assessment;
@@ -12,6 +14,7 @@ mod entity;
 mod load;
 mod model;
 mod parts;
+mod portfolio;
 mod projects;
 mod relay;
 mod util;
@@ -21,6 +24,7 @@ use kompass_events::Bus;
 use kompass_proto::projects::v1::project_service_server::ProjectServiceServer;
 use tonic::service::Routes;
 
+pub use portfolio::CHANGED_TOPIC;
 pub use projects::{PHASE_CHANGED_TOPIC, STATUS_REPORT_FILED_TOPIC};
 pub use relay::OUTBOX;
 pub use util::sql_statements;

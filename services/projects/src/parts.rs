@@ -18,10 +18,10 @@ use crate::Projects;
 use crate::access::Access;
 use crate::domain::{self, Phase, WorkStatus};
 use crate::entity::{activity, milestone, project, risk, status_report};
-use crate::load;
 use crate::model::{self, MAX_LINE, MAX_TEXT};
 use crate::projects::{STATUS_REPORT_FILED_TOPIC, versioned_update};
 use crate::util::{self, Db, text, to_json};
+use crate::{load, portfolio};
 
 /// A project opened for one request.
 struct Open {
@@ -558,10 +558,14 @@ pub async fn create_risk(
         owner: input.owner,
         version: 1,
     };
+    let tx = o.db.begin().await.map_err(Error::from)?;
     risk::Entity::insert(risk::ActiveModel::from(row.clone()))
-        .exec(&*o.db)
+        .exec(&tx)
         .await
         .map_err(Error::from)?;
+    portfolio::enqueue_changed(&tx, o.tenant(), &o.row.id).await?;
+    tx.commit().await.map_err(Error::from)?;
+    st.relay.kick(o.tenant());
     Ok(Response::new(load::risk_pb(o.tenant(), &row)))
 }
 
@@ -663,11 +667,15 @@ pub async fn update_risk(
             }
         }
     }
-    if !versioned_update::<risk::Entity>(&*o.db, (C::Id, &cur.id), (C::Version, cur.version), set)
+    let tx = o.db.begin().await.map_err(Error::from)?;
+    if !versioned_update::<risk::Entity>(&tx, (C::Id, &cur.id), (C::Version, cur.version), set)
         .await?
     {
         return Err(util::stale(&k.etag, cur.version + 1, "the risk").into());
     }
+    portfolio::enqueue_changed(&tx, o.tenant(), &o.row.id).await?;
+    tx.commit().await.map_err(Error::from)?;
+    st.relay.kick(o.tenant());
     new.version += 1;
     Ok(Response::new(load::risk_pb(o.tenant(), &new)))
 }
@@ -688,15 +696,19 @@ pub async fn delete_risk(
         .map_err(Error::from)?
         .ok_or_else(|| util::not_found("risk", "risken", &r.name))?;
     util::check_etag(&r.etag, cur.version, "the risk")?;
+    let tx = o.db.begin().await.map_err(Error::from)?;
     let res = risk::Entity::delete_many()
         .filter(risk::Column::Id.eq(cur.id.as_str()))
         .filter(risk::Column::Version.eq(cur.version))
-        .exec(&*o.db)
+        .exec(&tx)
         .await
         .map_err(Error::from)?;
     if res.rows_affected == 0 {
         return Err(util::stale(&r.etag, cur.version + 1, "the risk").into());
     }
+    portfolio::enqueue_changed(&tx, o.tenant(), &o.row.id).await?;
+    tx.commit().await.map_err(Error::from)?;
+    st.relay.kick(o.tenant());
     Ok(Response::new(()))
 }
 
@@ -882,9 +894,10 @@ pub async fn create_status_report(
     report.phase = Phase::parse(&o.row.phase).to_pb() as i32;
     report.author = format!("users/{}", o.acc.user);
     report.create_time = Some(util::ts(now));
-    let event = pb::StatusReportFiledEvent {
+    let mut event = pb::StatusReportFiledEvent {
         project: load::project_name(o.tenant(), &o.row.id),
         status_report: Some(report.clone()),
+        summary: None,
     };
     let tx = o.db.begin().await.map_err(Error::from)?;
     status_report::Entity::insert(status_report::ActiveModel {
@@ -897,6 +910,7 @@ pub async fn create_status_report(
     .exec(&tx)
     .await
     .map_err(Error::from)?;
+    event.summary = Some(portfolio::summary(&tx, o.tenant(), &o.row.id).await?);
     kompass_events::enqueue(
         &tx,
         crate::relay::OUTBOX,

@@ -21,7 +21,7 @@ use crate::domain::{self, Outcome, Phase, Verdict};
 use crate::entity::{budget_line, decision, link, project};
 use crate::model::{self, BudgetLine, Link, Organisation};
 use crate::util::{self, Db, text, to_json};
-use crate::{Projects, load, parts};
+use crate::{Projects, load, parts, portfolio};
 
 pub const PHASE_CHANGED_TOPIC: &str = "project.phase_changed";
 pub const STATUS_REPORT_FILED_TOPIC: &str = "project.status_report_filed";
@@ -232,7 +232,9 @@ impl ProjectService for ProjectsApi {
         .map_err(Error::from)?;
         replace_budget(&tx, &id, &plan.budget).await?;
         replace_links(&tx, &id, &links).await?;
+        portfolio::enqueue_changed(&tx, &tenant, &id).await?;
         tx.commit().await.map_err(Error::from)?;
+        self.0.relay.kick(&tenant);
         Ok(Response::new(reload(&db, &tenant, &id).await?))
     }
 
@@ -436,7 +438,9 @@ impl ProjectService for ProjectsApi {
         if let Some(l) = &links {
             replace_links(&tx, &row.id, l).await?;
         }
+        portfolio::enqueue_changed(&tx, &tenant, &row.id).await?;
         tx.commit().await.map_err(Error::from)?;
+        self.0.relay.kick(&tenant);
         Ok(Response::new(reload(&db, &tenant, &row.id).await?))
     }
 
@@ -480,12 +484,13 @@ impl ProjectService for ProjectsApi {
             .all(&*db)
             .await
             .map_err(Error::from)?;
-        let event = pb::ProjectPhaseChangedEvent {
+        let mut event = pb::ProjectPhaseChangedEvent {
             project: load::project_name(&tenant, &row.id),
             title: row.title.clone(),
             decision: Some(load::decision_pb(&d)),
             outcome: Outcome::to_pb(outcome) as i32,
             improvement_opportunities: links.into_iter().map(|l| l.target).collect(),
+            summary: None,
         };
         use project::Column as C;
         let tx = db.begin().await.map_err(Error::from)?;
@@ -517,6 +522,7 @@ impl ProjectService for ProjectsApi {
         .exec(&tx)
         .await
         .map_err(Error::from)?;
+        event.summary = Some(portfolio::summary(&tx, &tenant, &row.id).await?);
         kompass_events::enqueue(
             &tx,
             crate::relay::OUTBOX,

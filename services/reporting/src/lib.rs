@@ -7,7 +7,9 @@
 //! default), fed by `evaluation.published` events from the `evaluations`
 //! stream through the consumer group [`GROUP`]: at least once, idempotent
 //! (a redelivered or duplicated event changes nothing), acknowledged after
-//! commit. No tenant database is read at request time.
+//! commit. No tenant database is read at request time. The project
+//! portfolio is fed the same way from every event on the `projects` stream
+//! (each carries the project's summary).
 //!
 //! Publicity: a tenant's published external reports are public (readable
 //! without a token, listed in open data and good examples, named in
@@ -18,6 +20,7 @@ mod cache;
 mod comparison;
 mod export;
 mod pdf;
+mod portfolio;
 mod radar;
 mod report;
 mod service;
@@ -93,6 +96,15 @@ impl Reporting {
     /// Applies one event to the read model and drops cached comparisons.
     /// Returns whether the delivery may be acknowledged.
     pub async fn handle(&self, event_id: &str, topic: &str, payload: &[u8]) -> bool {
+        if topic.starts_with("project.") {
+            return match portfolio::apply(&self.db, event_id, topic, payload).await {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::warn!(event_id, error = %e, "reporting: project event not applied; will retry");
+                    false
+                }
+            };
+        }
         match store::apply(&self.db, &self.catalog, event_id, topic, payload).await {
             Ok(store::Applied::Ignored) => true,
             Ok(applied) => {
@@ -114,10 +126,19 @@ impl Reporting {
         }
     }
 
-    /// Runs the consumer until `shutdown` turns true.
-    pub fn spawn_consumer(
+    /// Runs the consumers of both streams until `shutdown` turns true.
+    pub fn spawn_consumer(&self, shutdown: watch::Receiver<bool>) {
+        self.spawn_stream(streams::EVALUATIONS, shutdown.clone(), true);
+        self.spawn_stream(streams::PROJECTS, shutdown, false);
+    }
+
+    /// One stream's consumer loop; `refresh`: also re-copies tenant metadata
+    /// from the catalog now and then.
+    fn spawn_stream(
         &self,
+        stream: &'static str,
         mut shutdown: watch::Receiver<bool>,
+        refresh: bool,
     ) -> tokio::task::JoinHandle<()> {
         let st = self.clone();
         let consumer = std::env::var("HOSTNAME").unwrap_or_else(|_| "reporting".into());
@@ -128,7 +149,7 @@ impl Reporting {
                     break;
                 }
                 let read = tokio::select! {
-                    r = st.bus.read(streams::EVALUATIONS, GROUP, &consumer, 50, Duration::from_secs(1)) => r,
+                    r = st.bus.read(stream, GROUP, &consumer, 50, Duration::from_secs(1)) => r,
                     _ = shutdown.changed() => break,
                 };
                 match read {
@@ -139,19 +160,17 @@ impl Reporting {
                                 tokio::time::sleep(Duration::from_secs(1)).await;
                                 break;
                             }
-                            if let Err(e) =
-                                st.bus.ack(streams::EVALUATIONS, GROUP, &d.entry_id).await
-                            {
-                                tracing::warn!(error = %e, "reporting: ack failed; the event will come again");
+                            if let Err(e) = st.bus.ack(stream, GROUP, &d.entry_id).await {
+                                tracing::warn!(stream, error = %e, "reporting: ack failed; the event will come again");
                             }
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "reporting: event stream unavailable");
+                        tracing::warn!(stream, error = %e, "reporting: event stream unavailable");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
-                if refreshed.elapsed() >= TENANT_REFRESH {
+                if refresh && refreshed.elapsed() >= TENANT_REFRESH {
                     refreshed = Instant::now();
                     match store::refresh_tenants(&st.db, &st.catalog).await {
                         Ok(true) => {

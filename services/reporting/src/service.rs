@@ -15,7 +15,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use tonic::{Request, Response, Status};
 
 use crate::store::{self, Filter, dec};
-use crate::{Reporting, comparison, export, pdf, radar, report};
+use crate::{Reporting, comparison, export, pdf, portfolio, radar, report};
 
 pub struct Api(pub Reporting);
 
@@ -663,6 +663,53 @@ impl ReportingService for Api {
         Ok(Response::new(pb::ListKeyFiguresResponse {
             key_figures: key_figures(&self.0, &t.municipality_code).await?,
         }))
+    }
+
+    async fn get_portfolio(
+        &self,
+        req: Request<pb::GetPortfolioRequest>,
+    ) -> Result<Response<pb::Portfolio>, Status> {
+        let c = caller(&req);
+        c.user()?;
+        let r = req.into_inner();
+        let v = names::parse(&r.name, &["tenants", "*", "portfolio"])?;
+        let tenant = TenantId::parse(v[0])?;
+        if !c.is_operator() && c.tenant_role(&tenant).is_none() {
+            return Err(Error::denied(
+                "the project portfolio is for the municipality's users and operators",
+                "projektportföljen är till för kommunens användare och operatörer",
+            )
+            .into());
+        }
+        let evaluation = if r.evaluation.is_empty() {
+            portfolio::default_evaluation(&self.0.db, &tenant).await?
+        } else {
+            let (t, _) = names::tenant_child(&r.evaluation, "evaluations")?;
+            if t != tenant {
+                return Err(Error::invalid(
+                    "evaluation must be one of the portfolio's own tenant",
+                    "utvärderingen måste höra till portföljens egen kommun",
+                )
+                .into());
+            }
+            Some(r.evaluation.clone())
+        };
+        let content = match &evaluation {
+            Some(e) => Some(
+                store::event(&self.0.db, e)
+                    .await?
+                    .ok_or_else(|| not_found(e))?
+                    .content
+                    .unwrap_or_default(),
+            ),
+            None => None,
+        };
+        let rows = portfolio::projects(&self.0.db, &tenant).await?;
+        Ok(Response::new(portfolio::build(
+            &tenant,
+            rows,
+            content.as_ref(),
+        )))
     }
 
     async fn export_open_data(
