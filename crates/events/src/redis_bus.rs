@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
@@ -7,6 +9,8 @@ use tokio::sync::Mutex;
 
 use crate::{Delivery, EventBus, EventError};
 
+type Reader = Arc<Mutex<Option<redis::aio::MultiplexedConnection>>>;
+
 /// Redis streams with consumer groups. Run Redis with AOF (`appendonly yes`)
 /// so accepted events survive a Redis restart.
 pub struct RedisBus {
@@ -14,8 +18,9 @@ pub struct RedisBus {
     prefix: String,
     /// Shared, reconnecting connection for XADD/XACK.
     conn: ConnectionManager,
-    /// Blocking reads get a connection of their own.
-    reader: Mutex<Option<redis::aio::MultiplexedConnection>>,
+    /// Blocking reads get a connection of their own per stream, so a
+    /// consumer blocked on one stream never delays another's.
+    readers: std::sync::Mutex<HashMap<String, Reader>>,
 }
 
 impl RedisBus {
@@ -26,8 +31,17 @@ impl RedisBus {
             client,
             prefix: prefix.into(),
             conn,
-            reader: Mutex::new(None),
+            readers: Default::default(),
         })
+    }
+
+    fn reader(&self, key: &str) -> Reader {
+        self.readers
+            .lock()
+            .expect("reader map")
+            .entry(key.to_string())
+            .or_default()
+            .clone()
     }
 
     fn key(&self, stream: &str) -> String {
@@ -100,7 +114,8 @@ impl EventBus for RedisBus {
     ) -> Result<Vec<Delivery>, EventError> {
         let key = self.key(stream);
         self.ensure_group(&key, group).await?;
-        let mut guard = self.reader.lock().await;
+        let reader = self.reader(&key);
+        let mut guard = reader.lock().await;
         if guard.is_none() {
             // Blocking reads wait longer than redis' default response timeout.
             let cfg = redis::AsyncConnectionConfig::new()
