@@ -55,6 +55,9 @@ pub struct Options {
     pub extra_servers: BTreeMap<String, String>,
     /// Redis to use instead of the shared test Redis.
     pub redis_url: Option<String>,
+    /// Give the reporting service an analytics database of its own
+    /// (`kc_<id>_a`) instead of the catalog database.
+    pub analytics: bool,
 }
 
 impl Default for Options {
@@ -64,6 +67,7 @@ impl Default for Options {
             pool_size: 2,
             extra_servers: BTreeMap::new(),
             redis_url: None,
+            analytics: false,
         }
     }
 }
@@ -97,6 +101,16 @@ impl TestEnv {
         let catalog_url = with_db(&server_url(), &catalog_db);
         kompass_serve::migrate_platform(&catalog_url).await.unwrap();
         let mut cfg = Config::default();
+        if o.analytics {
+            let db = format!("{catalog_db}_a");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{db}\""))
+                .await
+                .unwrap();
+            let url = with_db(&server_url(), &db);
+            kompass_serve::migrate_analytics(&url).await.unwrap();
+            cfg.database.analytics_url = Some(url);
+        }
         cfg.database.url = Some(catalog_url);
         cfg.database.servers = o.extra_servers.clone();
         cfg.database.tenant_db_prefix = prefix.clone();
@@ -246,13 +260,12 @@ impl TestEnv {
                 .await
                 .ok();
         }
-        self.admin
-            .execute_unprepared(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.catalog_db
-            ))
-            .await
-            .ok();
+        for db in [self.catalog_db.clone(), format!("{}_a", self.catalog_db)] {
+            self.admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+                .await
+                .ok();
+        }
     }
 }
 

@@ -966,3 +966,62 @@ async fn reports_exports_publicity_trends_search_and_key_figures() {
     assert!(!format!("{sv:?}{en:?}").contains("Västra"));
     env.cleanup().await;
 }
+
+async fn count(db: &sea_orm::DatabaseConnection, table: &str) -> i64 {
+    db.query_one_raw(Statement::from_string(
+        DbBackend::Postgres,
+        format!("SELECT count(*) AS n FROM {table}"),
+    ))
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get("", "n")
+    .unwrap()
+}
+
+/// With `database.analytics_url` set, the read model lives in that database
+/// and nothing of it in the catalog's.
+#[tokio::test]
+async fn read_model_in_its_own_analytics_database() {
+    let env = TestEnv::start_with(kompass_tests::Options {
+        analytics: true,
+        ..Default::default()
+    })
+    .await;
+    let op = env.token("operator", &["operator"]);
+    onboard(&env, "ostra", "Östra kommun", "0001", 30_000, true).await;
+    let mut ev = env.evaluations().await;
+    let mut rep = env.reporting().await;
+    let e = import(
+        &mut ev,
+        &op,
+        "ostra",
+        "2025-05-01",
+        apb::EvaluationKind::External,
+        &points(|_| 50),
+    )
+    .await;
+    wait_for_report(&mut rep, &op, &e).await;
+    let url = env.cfg.database.analytics_url.clone().unwrap();
+    let analytics = sea_orm::Database::connect(url.as_str()).await.unwrap();
+    assert_eq!(count(&analytics, "reporting_evaluations").await, 1);
+    assert_eq!(count(&analytics, "reporting_question_points").await, 45);
+    assert_eq!(
+        count(env.platform.catalog.db(), "reporting_evaluations").await,
+        0
+    );
+    let cmp = rep
+        .get_national_comparison(authed(
+            &op,
+            rpb::GetNationalComparisonRequest {
+                framework_version: FW.into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cmp.total.unwrap().count, 1);
+    analytics.close().await.ok();
+    env.cleanup().await;
+}

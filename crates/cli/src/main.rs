@@ -111,6 +111,9 @@ async fn main() -> anyhow::Result<()> {
                 b.enable_steady_tick(Duration::from_millis(200));
                 b
             });
+            if let Some(a) = &cfg.database.analytics_url {
+                kompass_serve::migrate_analytics(a).await?;
+            }
             let report = kompass_serve::migrate_all(
                 &url,
                 &backend,

@@ -98,6 +98,9 @@ pub struct DatabaseConfig {
     pub idle_timeout_secs: u64,
     /// Catalog connections.
     pub catalog_pool_size: u32,
+    /// The reporting service's analytics database (PostgreSQL). `None`: its
+    /// tables live in the catalog database.
+    pub analytics_url: Option<String>,
     /// Embedded mode: SQLite files live here.
     pub data_dir: PathBuf,
     /// Tenant databases migrated at once by `kompass migrate`.
@@ -189,6 +192,7 @@ impl Default for DatabaseConfig {
             pool_size: 2,
             idle_timeout_secs: 300,
             catalog_pool_size: 5,
+            analytics_url: None,
             data_dir: PathBuf::from(".kompass-dev"),
             migrate_concurrency: 4,
         }
@@ -274,6 +278,7 @@ impl Config {
                             .insert(name.trim().into(), url.trim().into());
                     }
                 }
+                "KOMPASS_ANALYTICS_DATABASE_URL" => self.database.analytics_url = some(v),
                 "KOMPASS_TENANT_DB_PREFIX" => self.database.tenant_db_prefix = v.into(),
                 "KOMPASS_DB_MAX_CONNECTIONS" => {
                     self.database.max_connections = num("KOMPASS_DB_MAX_CONNECTIONS", v)?

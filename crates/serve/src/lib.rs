@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use migrate::{MigrationReport, migrate_all, migrate_platform};
+pub use migrate::{MigrationReport, migrate_all, migrate_analytics, migrate_platform};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -47,6 +47,8 @@ pub struct Platform {
     assessment: Arc<std::sync::OnceLock<kompass_assessment::Assessment>>,
     /// The reporting service's state (its read-model consumer starts with the service).
     reporting: Arc<std::sync::OnceLock<kompass_reporting::Reporting>>,
+    /// The analytics database when configured apart from the catalog.
+    analytics: Option<sea_orm::DatabaseConnection>,
 }
 
 /// The catalog URL and tenant backend the configuration asks for.
@@ -101,6 +103,12 @@ impl Platform {
             migrate_platform(&catalog_url).await?;
         }
         let catalog = Catalog::connect(&catalog_url, cfg.database.catalog_pool_size).await?;
+        let analytics = match (&cfg.database.analytics_url, cfg.is_embedded()) {
+            (Some(url), false) => {
+                Some(migrate::connect_analytics(url, cfg.database.catalog_pool_size).await?)
+            }
+            _ => None,
+        };
         let dbs = TenantDbs::new(
             backend,
             TenantDbsConfig {
@@ -147,6 +155,7 @@ impl Platform {
             bus,
             assessment: Arc::default(),
             reporting: Arc::default(),
+            analytics,
         })
     }
 
@@ -162,11 +171,14 @@ impl Platform {
     }
 
     /// The reporting service's state: its analytics tables live in the
-    /// platform database; comparisons are cached in Redis when configured.
+    /// analytics database if one is configured, else in the platform
+    /// database; comparisons are cached in Redis when configured.
     pub fn reporting(&self) -> &kompass_reporting::Reporting {
         self.reporting.get_or_init(|| {
             kompass_reporting::Reporting::new(
-                self.catalog.db().clone(),
+                self.analytics
+                    .clone()
+                    .unwrap_or_else(|| self.catalog.db().clone()),
                 self.catalog.clone(),
                 self.bus.clone(),
                 self.cfg

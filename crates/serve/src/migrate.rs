@@ -31,6 +31,16 @@ pub async fn migrate_platform(catalog_url: &str) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// Migrates the reporting service's tables in a separate analytics database
+/// (`database.analytics_url`).
+pub async fn migrate_analytics(url: &str) -> Result<(), ServeError> {
+    let single = connect_analytics(url, 1).await?;
+    let res = kompass_tenant_db::migrate_locked::<kompass_reporting::Migrator>(&single).await;
+    single.close().await.ok();
+    res.map_err(|e| kompass_core::Error::internal(format!("analytics migration failed: {e}")))?;
+    Ok(())
+}
+
 /// Migrates everything; `progress` is called after each tenant with (done, total).
 pub async fn migrate_all(
     catalog_url: &str,
@@ -69,4 +79,24 @@ pub async fn migrate_all(
     report.migrated.sort();
     report.failed.sort();
     Ok(report)
+}
+
+/// A pool on the analytics database.
+pub async fn connect_analytics(
+    url: &str,
+    pool_size: u32,
+) -> Result<sea_orm::DatabaseConnection, ServeError> {
+    let mut opt = sea_orm::ConnectOptions::new(url.to_string());
+    opt.max_connections(pool_size.max(1))
+        .min_connections(0)
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .sqlx_logging(false);
+    sea_orm::Database::connect(opt).await.map_err(|e| {
+        kompass_core::Error::Unavailable(kompass_core::Msg::new(
+            format!("analytics database is not reachable: {e}"),
+            format!("analysdatabasen går inte att nå: {e}"),
+        ))
+        .into()
+    })
 }

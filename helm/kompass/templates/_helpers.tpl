@@ -187,6 +187,9 @@ Secret data (base64) for a chart-created Secret; only non-empty values.
 {{- with $s.databaseServers }}
 {{ $s.keys.databaseServers }}: {{ . | b64enc | quote }}
 {{- end }}
+{{- with $s.analyticsDatabaseUrl }}
+{{ $s.keys.analyticsDatabaseUrl }}: {{ . | b64enc | quote }}
+{{- end }}
 {{- with $s.jwtSecret }}
 {{ $s.keys.jwtSecret }}: {{ . | b64enc | quote }}
 {{- end }}
@@ -209,6 +212,12 @@ Call with (dict "root" $ "secretName" "<name>").
     secretKeyRef:
       name: {{ .secretName }}
       key: {{ $k.databaseServers }}
+      optional: true
+- name: KOMPASS_ANALYTICS_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: {{ $k.analyticsDatabaseUrl }}
       optional: true
 - name: KOMPASS_REDIS_URL
   valueFrom:
