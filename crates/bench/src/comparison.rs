@@ -975,6 +975,8 @@ struct Report {
     pdf_name: String,
     pools: usize,
     in_process: Measured,
+    cold_query: Stats,
+    cold_compute: Stats,
     nodelay: Measured,
 }
 
@@ -1039,6 +1041,22 @@ async fn phases(
         &redelivery,
     )
     .await?;
+    // The cold path's two parts: the read-model query (rows decoded into
+    // `EvalRow`s) and the computation.
+    let filter = store::Filter {
+        framework_version: FW.into(),
+        ..Default::default()
+    };
+    let (mut query, mut compute) = (vec![], vec![]);
+    for _ in 0..a.samples.min(50) {
+        let t = Instant::now();
+        let rows = store::evaluations(&platform.reporting().db, &filter).await?;
+        query.push(t.elapsed());
+        let t = Instant::now();
+        std::hint::black_box(kompass_reporting::compute_comparison(FW, rows));
+        compute.push(t.elapsed());
+    }
+    let (cold_query, cold_compute) = (stats(query), stats(compute));
     eprintln!("measuring: all tenants, TCP_NODELAY server");
     let (url, stop, server) = nodelay_server(platform).await?;
     let mut nd_client = ReportingServiceClient::new(
@@ -1128,6 +1146,8 @@ async fn phases(
         pdf_name,
         pools,
         in_process,
+        cold_query,
+        cold_compute,
         nodelay,
     })
 }
@@ -1310,6 +1330,13 @@ fn print(a: &ComparisonArgs, r: &Report) {
         );
     }
     let all = &r.variants[0].1;
+    println!(
+        "| … all tenants, cold, its parts in process: read-model query / computation, median / p99 | {} / {} , {} / {} | |",
+        ms(r.cold_query.median),
+        ms(r.cold_query.p99),
+        ms(r.cold_compute.median),
+        ms(r.cold_compute.p99)
+    );
     for (label, m) in [
         ("in process (no gRPC)", &r.in_process),
         ("gRPC with TCP_NODELAY on the server", &r.nodelay),
