@@ -23,6 +23,7 @@ use kompass_serve::{Platform, Running};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use tonic::transport::Channel;
 
+mod comparison;
 mod projects;
 mod scoring;
 
@@ -50,6 +51,9 @@ enum Cmd {
     /// Score writes through gRPC by concurrent evaluators against the same
     /// write sent straight to PostgreSQL.
     Scoring(scoring::ScoringArgs),
+    /// National comparison from the read model (cached, cold) against the
+    /// same figures from every tenant database at request time; PDF export.
+    Comparison(comparison::ComparisonArgs),
 }
 
 #[derive(Args, Clone)]
@@ -690,6 +694,7 @@ async fn main() -> Result<()> {
         Cmd::Onboarding(a) => onboarding(a).await?,
         Cmd::ProjectLoad(a) => projects::project_load(a).await?,
         Cmd::Scoring(a) => scoring::scoring(a).await?,
+        Cmd::Comparison(a) => comparison::comparison(a).await?,
     };
     if !ok {
         std::process::exit(1);
