@@ -750,37 +750,6 @@ async fn measure(
     })
 }
 
-/// A second ReportingService server on the same state, identical but for
-/// TCP_NODELAY on its listening socket (Linux copies it to accepted
-/// sockets): `kompass_grpc::serve` accepts through `TcpListenerStream`,
-/// which leaves Nagle on, so a response written in several pieces can wait
-/// for the client's delayed ACK.
-async fn nodelay_server(
-    platform: &Platform,
-) -> Result<(
-    String,
-    tokio::sync::watch::Sender<bool>,
-    tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
-)> {
-    let sock = tokio::net::TcpSocket::new_v4()?;
-    sock.set_nodelay(true)?;
-    sock.bind("127.0.0.1:0".parse()?)?;
-    let listener = sock.listen(1024)?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let (stop, mut rx) = tokio::sync::watch::channel(false);
-    let handle = tokio::spawn(kompass_grpc::serve(
-        "reporting",
-        listener,
-        kompass_reporting::routes(platform.reporting().clone()),
-        kompass_reporting::SERVICES,
-        platform.auth.clone(),
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        },
-    ));
-    Ok((url, stop, handle))
-}
-
 /// One evaluation read from a tenant database: id, evaluation date,
 /// publish time, agreed points by question.
 type TenantEval = (String, String, DateTime<Utc>, BTreeMap<String, i64>);
@@ -970,14 +939,12 @@ struct Report {
     baseline_query: Stats,
     baseline_equal: bool,
     pdf: Stats,
-    pdf_nodelay: Stats,
     pdf_bytes: usize,
     pdf_name: String,
     pools: usize,
     in_process: Measured,
     cold_query: Stats,
     cold_compute: Stats,
-    nodelay: Measured,
 }
 
 async fn phases(
@@ -1029,8 +996,7 @@ async fn phases(
         .await?;
         variants.push((v, m));
     }
-    // Where the time goes, all tenants only: without gRPC, and over gRPC
-    // with TCP_NODELAY on the server's sockets.
+    // Where the time goes, all tenants only: without gRPC.
     eprintln!("measuring: all tenants, in process");
     let in_process = measure(
         a.samples,
@@ -1057,34 +1023,9 @@ async fn phases(
         compute.push(t.elapsed());
     }
     let (cold_query, cold_compute) = (stats(query), stats(compute));
-    eprintln!("measuring: all tenants, TCP_NODELAY server");
-    let (url, stop, server) = nodelay_server(platform).await?;
-    let mut nd_client = ReportingServiceClient::new(
-        Channel::from_shared(url)?
-            .connect()
-            .await
-            .context("connecting to the TCP_NODELAY server")?,
-    )
-    .max_decoding_message_size(64 << 20);
-    let nodelay = measure(
-        a.samples,
-        platform,
-        &mut Path::Grpc(&mut nd_client),
-        &analyst,
-        &VARIANTS[0],
-        &redelivery,
-    )
-    .await;
-    let nodelay = match nodelay {
-        Ok(m) => m,
-        Err(e) => {
-            let _ = stop.send(true);
-            return Err(e);
-        }
-    };
     ensure!(
-        in_process.answer == variants[0].1.answer && nodelay.answer == variants[0].1.answer,
-        "in-process or TCP_NODELAY answers differ from the deployed service's"
+        in_process.answer == variants[0].1.answer,
+        "in-process answers differ from the deployed service's"
     );
 
     eprintln!(
@@ -1125,11 +1066,7 @@ async fn phases(
         .name;
     eprintln!("pdf: {} × ExportEvaluationReport {pdf_name}", a.pdf_samples);
     let pdf = export_pdf(&mut client, &analyst, &pdf_name, a.pdf_samples).await;
-    let pdf_nodelay = export_pdf(&mut nd_client, &analyst, &pdf_name, a.pdf_samples).await;
-    let _ = stop.send(true);
-    let _ = server.await;
     let (pdf, pdf_bytes) = pdf?;
-    let (pdf_nodelay, _) = pdf_nodelay?;
 
     Ok(Report {
         pg_version,
@@ -1141,14 +1078,12 @@ async fn phases(
         baseline_query: stats(queries),
         baseline_equal,
         pdf,
-        pdf_nodelay,
         pdf_bytes,
         pdf_name,
         pools,
         in_process,
         cold_query,
         cold_compute,
-        nodelay,
     })
 }
 
@@ -1337,18 +1272,14 @@ fn print(a: &ComparisonArgs, r: &Report) {
         ms(r.cold_compute.median),
         ms(r.cold_compute.p99)
     );
-    for (label, m) in [
-        ("in process (no gRPC)", &r.in_process),
-        ("gRPC with TCP_NODELAY on the server", &r.nodelay),
-    ] {
-        println!(
-            "| … all tenants, {label}: cached median / p99, cold median / p99 | {} / {} , {} / {} | |",
-            ms(m.cached.median),
-            ms(m.cached.p99),
-            ms(m.cold.median),
-            ms(m.cold.p99)
-        );
-    }
+    let m = &r.in_process;
+    println!(
+        "| … all tenants, in process (no gRPC): cached median / p99, cold median / p99 | {} / {} , {} / {} | |",
+        ms(m.cached.median),
+        ms(m.cached.p99),
+        ms(m.cold.median),
+        ms(m.cold.p99)
+    );
     println!(
         "| Baseline: every tenant database at request time, all tenants, median / max ({} samples) | {} / {} | |",
         a.baseline_samples.max(1),
@@ -1386,11 +1317,6 @@ fn print(a: &ComparisonArgs, r: &Report) {
         ms(r.pdf.median),
         ms(r.pdf.p99),
         ms(r.pdf.max)
-    );
-    println!(
-        "| … same, gRPC with TCP_NODELAY on the server, median / p99 | {} / {} | |",
-        ms(r.pdf_nodelay.median),
-        ms(r.pdf_nodelay.p99)
     );
     println!("| PDF size | {:.1} KiB | |", r.pdf_bytes as f64 / 1024.0);
 }

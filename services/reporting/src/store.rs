@@ -121,25 +121,40 @@ impl Filter {
     }
 }
 
-/// External published evaluations matching `f`, oldest first.
+/// Each tenant's latest external published evaluation matching `f`, oldest
+/// first. "Latest" is chosen in SQL (no later one of the same tenant within
+/// the filters exists), so a comparison reads one row per tenant however
+/// many cycles are stored. Numbered placeholders are used twice: `$n` on
+/// PostgreSQL, `?n` on SQLite.
 pub async fn evaluations(db: &DatabaseConnection, f: &Filter) -> Result<Vec<EvalRow>, Error> {
-    let mut sql = format!(
-        "SELECT {EVAL_COLS} FROM reporting_evaluations e \
-         JOIN reporting_tenants t ON t.tenant_id = e.tenant_id \
-         WHERE e.framework_version = $1 AND e.kind = 'external'"
-    );
     let mut v: Vec<Value> = vec![f.framework_version.clone().into()];
-    if !f.country.is_empty() {
-        v.push(f.country.clone().into());
-        sql.push_str(&format!(" AND t.country = ${}", v.len()));
-    }
+    // Conditions on one evaluation row aliased `x`, bound to `v`.
+    let mut own: Vec<String> = vec![
+        "x.framework_version = $1".into(),
+        "x.kind = 'external'".into(),
+    ];
     if f.from_year > 0 {
         v.push(f.from_year.into());
-        sql.push_str(&format!(" AND e.year >= ${}", v.len()));
+        own.push(format!("x.year >= ${}", v.len()));
     }
     if f.to_year > 0 {
         v.push(f.to_year.into());
-        sql.push_str(&format!(" AND e.year <= ${}", v.len()));
+        own.push(format!("x.year <= ${}", v.len()));
+    }
+    let on = |alias: &str| own.join(" AND ").replace("x.", &format!("{alias}."));
+    let mut sql = format!(
+        "SELECT {EVAL_COLS} FROM reporting_evaluations e \
+         JOIN reporting_tenants t ON t.tenant_id = e.tenant_id \
+         WHERE {} AND NOT EXISTS (SELECT 1 FROM reporting_evaluations l \
+         WHERE l.tenant_id = e.tenant_id AND {} AND (l.evaluation_date > e.evaluation_date \
+         OR (l.evaluation_date = e.evaluation_date AND (l.publish_time > e.publish_time \
+         OR (l.publish_time = e.publish_time AND l.evaluation > e.evaluation)))))",
+        on("e"),
+        on("l")
+    );
+    if !f.country.is_empty() {
+        v.push(f.country.clone().into());
+        sql.push_str(&format!(" AND t.country = ${}", v.len()));
     }
     if let Some((lo, hi)) = f.population {
         v.push(lo.into());
@@ -770,6 +785,29 @@ mod sqlite_tests {
         let rows = evaluations(&db, &f).await.unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].total(), 67200);
+        // A later evaluation of the same tenant replaces it in comparisons,
+        // unless the year range leaves it out.
+        let mut later = ev.clone();
+        let c = later.content.as_mut().unwrap();
+        c.evaluation = format!("{}-later", c.evaluation);
+        c.evaluation_date = "2099-01-01".into();
+        later.seal.as_mut().unwrap().digest = "later".into();
+        assert_eq!(
+            apply(&db, &catalog, "e4", topic, &later.encode_to_vec())
+                .await
+                .unwrap(),
+            Applied::Stored
+        );
+        let rows = evaluations(&db, &f).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].evaluation.ends_with("-later"));
+        let early = Filter {
+            to_year: 2098,
+            ..f.clone()
+        };
+        let rows = evaluations(&db, &early).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(!rows[0].evaluation.ends_with("-later"));
         let c = crate::comparison::compute(&f.framework_version, rows);
         assert_eq!(c.total.unwrap().mean, "672");
         // Not named (unknown to the catalog): never found by search.
