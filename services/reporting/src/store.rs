@@ -122,35 +122,28 @@ impl Filter {
 }
 
 /// Each tenant's latest external published evaluation matching `f`, oldest
-/// first. "Latest" is chosen in SQL (no later one of the same tenant within
-/// the filters exists), so a comparison reads one row per tenant however
-/// many cycles are stored. Numbered placeholders are used twice: `$n` on
-/// PostgreSQL, `?n` on SQLite.
+/// first. "Latest" is chosen in SQL with a window function (one sort,
+/// whatever the planner's statistics), so a comparison decodes one row per
+/// tenant however many cycles are stored.
 pub async fn evaluations(db: &DatabaseConnection, f: &Filter) -> Result<Vec<EvalRow>, Error> {
     let mut v: Vec<Value> = vec![f.framework_version.clone().into()];
-    // Conditions on one evaluation row aliased `x`, bound to `v`.
-    let mut own: Vec<String> = vec![
-        "x.framework_version = $1".into(),
-        "x.kind = 'external'".into(),
-    ];
+    let mut inner = String::from(
+        "SELECT evaluation, tenant_id, kind, framework_version, evaluation_date, \
+         publish_time, scores, ROW_NUMBER() OVER (PARTITION BY tenant_id \
+         ORDER BY evaluation_date DESC, publish_time DESC, evaluation DESC) AS rn \
+         FROM reporting_evaluations WHERE framework_version = $1 AND kind = 'external'",
+    );
     if f.from_year > 0 {
         v.push(f.from_year.into());
-        own.push(format!("x.year >= ${}", v.len()));
+        inner.push_str(&format!(" AND year >= ${}", v.len()));
     }
     if f.to_year > 0 {
         v.push(f.to_year.into());
-        own.push(format!("x.year <= ${}", v.len()));
+        inner.push_str(&format!(" AND year <= ${}", v.len()));
     }
-    let on = |alias: &str| own.join(" AND ").replace("x.", &format!("{alias}."));
     let mut sql = format!(
-        "SELECT {EVAL_COLS} FROM reporting_evaluations e \
-         JOIN reporting_tenants t ON t.tenant_id = e.tenant_id \
-         WHERE {} AND NOT EXISTS (SELECT 1 FROM reporting_evaluations l \
-         WHERE l.tenant_id = e.tenant_id AND {} AND (l.evaluation_date > e.evaluation_date \
-         OR (l.evaluation_date = e.evaluation_date AND (l.publish_time > e.publish_time \
-         OR (l.publish_time = e.publish_time AND l.evaluation > e.evaluation)))))",
-        on("e"),
-        on("l")
+        "SELECT {EVAL_COLS} FROM ({inner}) e \
+         JOIN reporting_tenants t ON t.tenant_id = e.tenant_id WHERE e.rn = 1"
     );
     if !f.country.is_empty() {
         v.push(f.country.clone().into());
