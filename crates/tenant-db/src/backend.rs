@@ -1,5 +1,6 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kompass_core::{Error, Msg, TenantId};
@@ -18,11 +19,26 @@ pub struct Placement {
     pub database: String,
 }
 
+/// One small pool per server on its own database, for CREATE/DROP DATABASE,
+/// kept between onboardings: a new connection (TLS included) costs more
+/// than the CREATE DATABASE it is opened for.
+#[derive(Clone, Default)]
+pub struct AdminPools(Arc<Mutex<HashMap<String, DatabaseConnection>>>);
+
+impl std::fmt::Debug for AdminPools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminPools")
+    }
+}
+
 /// The database servers tenant databases are placed on.
 #[derive(Debug, Clone)]
 pub enum Backend {
     /// Named PostgreSQL servers; the URL's path is replaced by the database name.
-    Postgres { servers: BTreeMap<String, Url> },
+    Postgres {
+        servers: BTreeMap<String, Url>,
+        admins: AdminPools,
+    },
     /// Embedded mode: one SQLite file per tenant in `dir`.
     Sqlite { dir: PathBuf },
 }
@@ -42,12 +58,15 @@ impl Backend {
             })?;
             parsed.insert(name.clone(), u);
         }
-        Ok(Backend::Postgres { servers: parsed })
+        Ok(Backend::Postgres {
+            servers: parsed,
+            admins: AdminPools::default(),
+        })
     }
 
     pub fn server_names(&self) -> Vec<String> {
         match self {
-            Backend::Postgres { servers } => servers.keys().cloned().collect(),
+            Backend::Postgres { servers, .. } => servers.keys().cloned().collect(),
             Backend::Sqlite { .. } => vec!["embedded".into()],
         }
     }
@@ -69,7 +88,7 @@ impl Backend {
 
     fn server_url(&self, server: &str) -> Result<&Url, Error> {
         match self {
-            Backend::Postgres { servers } => servers.get(server).ok_or_else(|| {
+            Backend::Postgres { servers, .. } => servers.get(server).ok_or_else(|| {
                 Error::internal(format!("database server {server:?} is not configured"))
             }),
             Backend::Sqlite { .. } => Err(Error::internal("no servers in embedded mode")),
@@ -154,7 +173,6 @@ impl Backend {
                     Ok::<_, DbErr>(())
                 }
                 .await;
-                admin.close().await.ok();
                 res.map_err(|e| {
                     Error::Unavailable(Msg::new(
                         format!("cannot create database {}: {e}", p.database),
@@ -177,26 +195,42 @@ impl Backend {
                 let admin = self.admin(&p.server).await?;
                 let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", p.database);
                 let r = admin.execute_unprepared(&sql).await;
-                admin.close().await.ok();
                 r.map(|_| ()).map_err(Error::from)
             }
         }
     }
 
-    /// A single connection to the server's own database, for CREATE/DROP DATABASE.
+    /// The server's admin pool (one connection, closed after a minute
+    /// unused), for CREATE/DROP DATABASE.
     async fn admin(&self, server: &str) -> Result<DatabaseConnection, Error> {
         let url = self.server_url(server)?.to_string();
+        let Backend::Postgres { admins, .. } = self else {
+            return Err(Error::internal("no servers in embedded mode"));
+        };
+        if let Some(db) = admins.0.lock().expect("admin pools").get(server) {
+            return Ok(db.clone());
+        }
         let mut opt = ConnectOptions::new(url);
         opt.max_connections(1)
             .min_connections(0)
+            .idle_timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(30))
             .sqlx_logging(false);
-        Database::connect(opt).await.map_err(|e| {
+        let db = Database::connect(opt).await.map_err(|e| {
             Error::Unavailable(Msg::new(
                 format!("database server {server} is not reachable: {e}"),
                 format!("databasservern {server} går inte att nå: {e}"),
             ))
-        })
+        })?;
+        // A concurrent first call may have inserted one meanwhile; keep that.
+        Ok(admins
+            .0
+            .lock()
+            .expect("admin pools")
+            .entry(server.to_string())
+            .or_insert(db)
+            .clone())
     }
 }
 
