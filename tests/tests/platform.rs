@@ -745,6 +745,24 @@ async fn every_server_answers_health_and_reflection_v1_and_v1alpha() {
             listed.1.iter().any(|s| s == svc),
             "v1alpha {kind:?}: {listed:?}"
         );
+        // Only what this server answers: its own services, health, reflection.
+        let mut want: Vec<String> = kompass_serve::services(kind)
+            .iter()
+            .map(|s| s.to_string())
+            .chain(
+                [
+                    "grpc.health.v1.Health",
+                    "grpc.reflection.v1.ServerReflection",
+                    "grpc.reflection.v1alpha.ServerReflection",
+                ]
+                .map(String::from),
+            )
+            .collect();
+        want.sort();
+        for mut got in [listed.0, listed.1] {
+            got.sort();
+            assert_eq!(got, want, "{kind:?} lists only what it serves");
+        }
     }
     env.cleanup().await;
 }

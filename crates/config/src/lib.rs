@@ -215,7 +215,9 @@ impl Default for TelemetryConfig {
         TelemetryConfig {
             otlp_endpoint: None,
             log_format: LogFormat::Text,
-            log: "info".into(),
+            // Migration progress is for operators running `kompass migrate` with
+            // KOMPASS_LOG=debug, not the wall a newcomer meets in `kompass dev`.
+            log: "info,sea_orm_migration=warn".into(),
         }
     }
 }

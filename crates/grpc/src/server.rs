@@ -29,14 +29,10 @@ pub async fn serve(
             .set_service_status(*s, ServingStatus::Serving)
             .await;
     }
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(kompass_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    let reflection_v1 = reflection(services)
         .build_v1()
         .expect("descriptor set is valid");
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(kompass_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    let reflection_v1alpha = reflection(services)
         .build_v1alpha()
         .expect("descriptor set is valid");
     let routes = routes
@@ -55,4 +51,21 @@ pub async fn serve(
             shutdown,
         )
         .await
+}
+
+/// Reflection that lists only what this server answers: its own services,
+/// health and reflection itself (a `grpcurl list` must not show services that
+/// would answer UNIMPLEMENTED here).
+fn reflection(services: &[&str]) -> tonic_reflection::server::Builder<'static> {
+    let mut b = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(kompass_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health")
+        .with_service_name("grpc.reflection.v1.ServerReflection")
+        .with_service_name("grpc.reflection.v1alpha.ServerReflection");
+    for s in services {
+        b = b.with_service_name(*s);
+    }
+    b
 }

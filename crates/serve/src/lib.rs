@@ -212,12 +212,12 @@ impl Platform {
                     dbs: self.dbs.clone(),
                     tenant_db_prefix: self.cfg.database.tenant_db_prefix.clone(),
                 }),
-                kompass_tenancy::SERVICES,
+                services(kind),
             ),
             ServiceKind::Assessment => (
                 "assessment",
                 kompass_assessment::routes(self.assessment().clone()),
-                kompass_assessment::SERVICES,
+                services(kind),
             ),
             ServiceKind::Projects => (
                 "projects",
@@ -226,16 +226,12 @@ impl Platform {
                     self.cfg.service_url(ServiceKind::Assessment),
                     self.bus.clone(),
                 )),
-                kompass_projects::SERVICES,
+                services(kind),
             ),
             ServiceKind::Reporting => {
                 let st = self.reporting().clone();
                 st.spawn_consumer(shutdown.clone());
-                (
-                    "reporting",
-                    kompass_reporting::routes(st),
-                    kompass_reporting::SERVICES,
-                )
+                ("reporting", kompass_reporting::routes(st), services(kind))
             }
         };
         let auth = self.auth.clone();
@@ -247,6 +243,17 @@ impl Platform {
                 .await
                 .map_err(|e| ServeError::Transport(name, e))
         })
+    }
+}
+
+/// The gRPC service names one server of `kind` answers (what its health and
+/// reflection list).
+pub fn services(kind: ServiceKind) -> &'static [&'static str] {
+    match kind {
+        ServiceKind::Tenancy => kompass_tenancy::SERVICES,
+        ServiceKind::Assessment => kompass_assessment::SERVICES,
+        ServiceKind::Projects => kompass_projects::SERVICES,
+        ServiceKind::Reporting => kompass_reporting::SERVICES,
     }
 }
 
