@@ -20,7 +20,8 @@ use rand::Rng;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use tonic::transport::Channel;
 
-pub const SECRET: &str = "test-secret-not-for-production";
+/// At least 32 bytes: shorter HS256 secrets are refused outside embedded mode.
+pub const SECRET: &str = "test-secret-not-for-production-use";
 
 pub fn server_url() -> String {
     std::env::var("KOMPASS_TEST_DATABASE_URL")
@@ -58,6 +59,12 @@ pub struct Options {
     /// Give the reporting service an analytics database of its own
     /// (`kc_<id>_a`) instead of the catalog database.
     pub analytics: bool,
+    /// Verify tokens with this JWKS instead of the HS256 [`SECRET`].
+    pub jwks_url: Option<String>,
+    /// `KOMPASS_JWKS_TTL_SECS`.
+    pub jwks_ttl_secs: Option<u64>,
+    /// `KOMPASS_COMPARISON_MIN_GROUP` (default: the product's default, 5).
+    pub comparison_min_group: Option<u32>,
 }
 
 impl Default for Options {
@@ -68,6 +75,9 @@ impl Default for Options {
             extra_servers: BTreeMap::new(),
             redis_url: None,
             analytics: false,
+            jwks_url: None,
+            jwks_ttl_secs: None,
+            comparison_min_group: None,
         }
     }
 }
@@ -80,6 +90,8 @@ pub struct TestEnv {
     pub admin: DatabaseConnection,
     pub catalog_db: String,
     pub prefix: String,
+    /// (user, roles) pairs [`TestEnv::token`] already granted in the catalog.
+    granted: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 impl TestEnv {
@@ -118,6 +130,16 @@ impl TestEnv {
         cfg.database.pool_size = o.pool_size;
         cfg.database.catalog_pool_size = 3;
         cfg.auth.jwt_secret = Some(SECRET.into());
+        cfg.auth.jwks_url = o.jwks_url.clone();
+        if let Some(t) = o.jwks_ttl_secs {
+            cfg.auth.jwks_ttl_secs = t;
+        }
+        // Roles come from the catalog: the harness's `operator` is the
+        // deployment's first operator.
+        cfg.auth.bootstrap_operator = Some("operator".into());
+        if let Some(n) = o.comparison_min_group {
+            cfg.comparison.min_group = n;
+        }
         cfg.redis.url = Some(o.redis_url.unwrap_or_else(redis_url));
         cfg.redis.key_prefix = format!("kompass-test:{id}:");
         let platform = Platform::open(cfg.clone()).await.unwrap();
@@ -131,6 +153,7 @@ impl TestEnv {
             admin,
             catalog_db,
             prefix,
+            granted: Default::default(),
         }
     }
 
@@ -146,11 +169,48 @@ impl TestEnv {
             .unwrap()
     }
 
+    /// A token for `sub`. Roles in tokens are ignored by the services (the
+    /// catalog decides), so the first time a test asks for a user with
+    /// platform roles the harness grants them in the catalog, as an operator
+    /// would; later revocations by the test are not undone. Use
+    /// [`TestEnv::token_only`] for a token that changes nothing.
     pub fn token(&self, sub: &str, roles: &[&str]) -> String {
+        if !roles.is_empty() {
+            self.grant_once(sub, roles);
+        }
+        self.token_only(sub, roles)
+    }
+
+    /// A token for `sub` that grants nothing in the catalog.
+    pub fn token_only(&self, sub: &str, roles: &[&str]) -> String {
         mint_hs256(
             SECRET,
             &Claims::new("kompass", "kompass", sub, roles, Duration::from_secs(600)),
         )
+    }
+
+    /// Adds `roles` to `sub` in the catalog (creating the user), once per
+    /// (user, roles). `token` is synchronous, so this runs on a thread of its
+    /// own with its own connection.
+    fn grant_once(&self, sub: &str, roles: &[&str]) {
+        let mut sorted: Vec<&str> = roles.to_vec();
+        sorted.sort();
+        let key = (sub.to_string(), sorted.join(","));
+        if !self.granted.lock().unwrap().insert(key) {
+            return;
+        }
+        let url = self.cfg.database.url.clone().expect("catalog url");
+        let sub = sub.to_string();
+        let roles: Vec<String> = sorted.iter().map(|r| r.to_string()).collect();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(grant(&url, &sub, &roles));
+        })
+        .join()
+        .expect("granting roles in the catalog");
     }
 
     pub async fn tenants(&self) -> TenantServiceClient<Channel> {
@@ -267,6 +327,46 @@ impl TestEnv {
                 .ok();
         }
     }
+}
+
+/// Adds platform roles to a user in the catalog at `catalog_url`, creating it.
+pub async fn grant(catalog_url: &str, user: &str, roles: &[String]) {
+    use kompass_catalog::entity::user;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
+    let db = Database::connect(catalog_url).await.unwrap();
+    match user::Entity::find_by_id(user).one(&db).await.unwrap() {
+        Some(u) => {
+            let mut have: Vec<String> = u
+                .platform_roles
+                .split(',')
+                .filter(|r| !r.is_empty())
+                .map(str::to_string)
+                .collect();
+            for r in roles {
+                if !have.contains(r) {
+                    have.push(r.clone());
+                }
+            }
+            let mut m = u.into_active_model();
+            m.platform_roles = Set(have.join(","));
+            m.update(&db).await.unwrap();
+        }
+        None => {
+            user::Entity::insert(user::ActiveModel {
+                id: Set(user.to_string()),
+                email: Set(format!("{user}@example.se")),
+                display_name: Set(user.to_string()),
+                platform_roles: Set(roles.join(",")),
+                language: Set("sv".into()),
+                created_at: Set(chrono::Utc::now()),
+                delete_time: Set(None),
+            })
+            .exec(&db)
+            .await
+            .unwrap();
+        }
+    }
+    db.close().await.ok();
 }
 
 pub fn new_tenant(id: &str) -> tpb::CreateTenantRequest {

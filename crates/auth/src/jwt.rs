@@ -5,10 +5,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use tokio::sync::RwLock;
 
-/// The claims Kompass reads. `roles` holds platform roles; tenant memberships
-/// live in the catalog, not in the token.
+/// The claims Kompass reads. The token says who the caller is (`sub`);
+/// what they may do (platform roles, memberships) comes from the catalog.
+/// `roles` is minted for readability of dev tokens and ignored on verification.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Claims {
     pub iss: String,
@@ -17,6 +17,9 @@ pub struct Claims {
     pub exp: u64,
     #[serde(default)]
     pub iat: u64,
+    /// Not before (seconds since the epoch); checked when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     #[serde(default)]
     pub roles: Vec<String>,
 }
@@ -32,6 +35,7 @@ impl Claims {
             aud: audience.into(),
             sub: sub.into(),
             iat: now,
+            nbf: None,
             exp: now + ttl.as_secs(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
         }
@@ -60,6 +64,10 @@ pub fn mint_hs256(secret: &str, claims: &Claims) -> String {
     .expect("HS256 signing cannot fail")
 }
 
+/// HS256 secrets shorter than this are refused outside embedded mode
+/// (RFC 7518 §3.2: the key must be at least as long as the hash output).
+pub const MIN_HS256_SECRET_BYTES: usize = 32;
+
 enum Keys {
     Hs256(DecodingKey),
     Jwks(JwksCache),
@@ -67,31 +75,131 @@ enum Keys {
 
 type KeysByKid = HashMap<String, (DecodingKey, Algorithm)>;
 
+#[derive(Default)]
+struct JwksState {
+    keys: KeysByKid,
+    /// Last successful fetch.
+    fetched: Option<Instant>,
+    /// Last fetch started (successful or not), for the cooldown.
+    attempted: Option<Instant>,
+    /// A fetch is under way; others wait for it instead of fetching too.
+    fetching: bool,
+}
+
 struct JwksCache {
     url: String,
     http: reqwest::Client,
-    /// Keys by `kid`, and when they were last fetched.
-    state: RwLock<(KeysByKid, Option<Instant>)>,
+    ttl: Duration,
+    cooldown: Duration,
+    /// Locked only to read or swap the map, never across the HTTP fetch, so
+    /// verifying with a known key never waits for the identity provider.
+    state: std::sync::Mutex<JwksState>,
+    /// Woken when a fetch ends.
+    done: tokio::sync::Notify,
+    fetches: std::sync::atomic::AtomicU64,
 }
 
 /// Refetching on an unknown `kid` at most this often keeps a flood of forged
 /// tokens from hammering the identity provider.
 const JWKS_REFRESH_COOLDOWN: Duration = Duration::from_secs(30);
 
+/// Default lifetime of fetched keys; after it they are refetched (rotation).
+pub const JWKS_DEFAULT_TTL: Duration = Duration::from_secs(600);
+
+enum Next {
+    Use((DecodingKey, Algorithm)),
+    Fetch(Option<(DecodingKey, Algorithm)>),
+    Wait,
+    Unknown,
+}
+
+/// Clears `fetching` and wakes the waiters even if the fetching request is
+/// cancelled midway.
+struct FetchGuard<'a>(&'a JwksCache);
+
+impl Drop for FetchGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut st) = self.0.state.lock() {
+            st.fetching = false;
+        }
+        self.0.done.notify_waiters();
+    }
+}
+
 impl JwksCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, JwksState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     async fn key(&self, kid: &Option<String>) -> Result<(DecodingKey, Algorithm), JwtError> {
         let kid_s = kid.clone().unwrap_or_default();
-        if let Some(k) = self.state.read().await.0.get(&kid_s) {
-            return Ok(k.clone());
+        // Register for the wake-up before looking, so none is missed.
+        let done = self.done.notified();
+        let next = {
+            let mut st = self.lock();
+            let hit = st.keys.get(&kid_s).cloned();
+            let fresh = st.fetched.is_some_and(|t| t.elapsed() < self.ttl);
+            let may_fetch = st.attempted.is_none_or(|t| t.elapsed() >= self.cooldown);
+            let next = match hit {
+                Some(k) if fresh => Next::Use(k),
+                // Stale: refresh once per cooldown, others go on with
+                // the stale key meanwhile.
+                Some(k) if st.fetching || !may_fetch => Next::Use(k),
+                Some(k) => Next::Fetch(Some(k)),
+                None if st.fetching => Next::Wait,
+                None if may_fetch => Next::Fetch(None),
+                None => Next::Unknown,
+            };
+            if matches!(next, Next::Fetch(_)) {
+                st.fetching = true;
+                st.attempted = Some(Instant::now());
+            }
+            next
+        };
+        match next {
+            Next::Use(k) => Ok(k),
+            Next::Unknown => Err(JwtError::UnknownKey(kid.clone())),
+            Next::Wait => {
+                done.await;
+                // The fetch we waited for is the one chance for this kid.
+                self.lock()
+                    .keys
+                    .get(&kid_s)
+                    .cloned()
+                    .ok_or_else(|| JwtError::UnknownKey(kid.clone()))
+            }
+            Next::Fetch(stale) => {
+                let guard = FetchGuard(self);
+                let fetched = self.fetch().await;
+                let result = match fetched {
+                    Ok(keys) => {
+                        let mut st = self.lock();
+                        st.keys = keys;
+                        st.fetched = Some(Instant::now());
+                        st.keys
+                            .get(&kid_s)
+                            .cloned()
+                            .ok_or_else(|| JwtError::UnknownKey(kid.clone()))
+                    }
+                    Err(e) => match stale {
+                        // The provider is down: keep verifying with the keys we
+                        // have rather than locking everyone out.
+                        Some(k) => {
+                            tracing::warn!(error = %e, "JWKS refresh failed; using the cached keys");
+                            Ok(k)
+                        }
+                        None => Err(e),
+                    },
+                };
+                drop(guard);
+                result
+            }
         }
-        let mut st = self.state.write().await;
-        if let Some(k) = st.0.get(&kid_s) {
-            return Ok(k.clone());
-        }
-        if st.1.is_some_and(|t| t.elapsed() < JWKS_REFRESH_COOLDOWN) {
-            return Err(JwtError::UnknownKey(kid.clone()));
-        }
-        st.1 = Some(Instant::now());
+    }
+
+    async fn fetch(&self) -> Result<KeysByKid, JwtError> {
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let set: JwkSet = self
             .http
             .get(&self.url)
@@ -102,11 +210,13 @@ impl JwksCache {
             .json()
             .await
             .map_err(|e| JwtError::Jwks(e.to_string()))?;
-        st.0.clear();
+        let mut keys = KeysByKid::new();
         for jwk in &set.keys {
             let Ok(key) = DecodingKey::from_jwk(jwk) else {
                 continue;
             };
+            // The algorithm comes from the key, never from the token header
+            // (no algorithm confusion).
             let alg = match jwk.common.key_algorithm.map(|a| a.to_string()).as_deref() {
                 Some("ES256") => Algorithm::ES256,
                 Some("RS384") => Algorithm::RS384,
@@ -117,15 +227,13 @@ impl JwksCache {
                     _ => Algorithm::RS256,
                 },
             };
-            st.0.insert(jwk.common.key_id.clone().unwrap_or_default(), (key, alg));
+            keys.insert(jwk.common.key_id.clone().unwrap_or_default(), (key, alg));
         }
-        st.0.get(&kid_s)
-            .cloned()
-            .ok_or_else(|| JwtError::UnknownKey(kid.clone()))
+        Ok(keys)
     }
 }
 
-/// Verifies bearer tokens: signature, expiry, issuer and audience.
+/// Verifies bearer tokens: signature, expiry, not-before, issuer and audience.
 #[derive(Clone)]
 pub struct Verifier {
     keys: Arc<Keys>,
@@ -143,6 +251,12 @@ impl Verifier {
     }
 
     pub fn jwks(url: &str, issuer: &str, audience: &str) -> Verifier {
+        Self::jwks_with_ttl(url, issuer, audience, JWKS_DEFAULT_TTL)
+    }
+
+    /// Keys are refetched once older than `ttl`, and on an unknown `kid` at
+    /// most once per cooldown (30 s, or `ttl` if shorter).
+    pub fn jwks_with_ttl(url: &str, issuer: &str, audience: &str, ttl: Duration) -> Verifier {
         Verifier {
             keys: Arc::new(Keys::Jwks(JwksCache {
                 url: url.into(),
@@ -150,10 +264,22 @@ impl Verifier {
                     .timeout(Duration::from_secs(5))
                     .build()
                     .expect("http client"),
-                state: RwLock::new((HashMap::new(), None)),
+                ttl,
+                cooldown: JWKS_REFRESH_COOLDOWN.min(ttl),
+                state: std::sync::Mutex::new(JwksState::default()),
+                done: tokio::sync::Notify::new(),
+                fetches: std::sync::atomic::AtomicU64::new(0),
             })),
             issuer: issuer.into(),
             audience: audience.into(),
+        }
+    }
+
+    /// How many times the JWKS was fetched (0 for HS256); for tests and metrics.
+    pub fn jwks_fetches(&self) -> u64 {
+        match &*self.keys {
+            Keys::Hs256(_) => 0,
+            Keys::Jwks(c) => c.fetches.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -167,6 +293,7 @@ impl Verifier {
         v.set_issuer(&[&self.issuer]);
         v.set_audience(&[&self.audience]);
         v.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        v.validate_nbf = true;
         v.leeway = 30;
         Ok(jsonwebtoken::decode::<Claims>(token, &key, &v)?.claims)
     }
@@ -195,5 +322,11 @@ mod tests {
         expired.exp = 1_000;
         assert!(v.verify(&mint_hs256("s3cret", &expired)).await.is_err());
         assert!(v.verify("garbage").await.is_err());
+        // Not yet valid (beyond the 30 s leeway), then valid.
+        let mut early = c.clone();
+        early.nbf = Some(early.iat + 3600);
+        assert!(v.verify(&mint_hs256("s3cret", &early)).await.is_err());
+        early.nbf = Some(early.iat);
+        assert!(v.verify(&mint_hs256("s3cret", &early)).await.is_ok());
     }
 }

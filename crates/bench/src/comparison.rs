@@ -675,25 +675,18 @@ impl Path<'_> {
                 .into_inner()),
             Path::InProcess => {
                 let reporting = platform.reporting();
-                let mut c = reporting
-                    .comparison(&store::Filter {
-                        framework_version: FW.into(),
-                        country: v.country.into(),
-                        from_year: v.from_year,
-                        to_year: v.to_year,
-                        population: None,
-                    })
+                let c = reporting
+                    .comparison(
+                        &store::Filter {
+                            framework_version: FW.into(),
+                            country: v.country.into(),
+                            from_year: v.from_year,
+                            to_year: v.to_year,
+                            population: None,
+                        },
+                        false,
+                    )
                     .await?;
-                let named = reporting.named_tenants().await?;
-                c.ranking.retain_mut(|e| {
-                    match named.get(e.tenant.trim_start_matches("tenants/")) {
-                        Some(n) => {
-                            e.tenant_display_name = n.clone();
-                            true
-                        }
-                        None => false,
-                    }
-                });
                 Ok(c)
             }
         }

@@ -106,6 +106,64 @@ impl Catalog {
             .await?)
     }
 
+    /// Makes `id` an operator when the catalog has no active operator at all
+    /// (a fresh deployment needs a first one). Returns whether it did; never
+    /// re-grants while another operator exists, nor revives a deactivated user.
+    pub async fn bootstrap_operator(&self, id: &UserId) -> Result<bool, Error> {
+        use entity::user;
+        use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
+        let candidates = user::Entity::find()
+            .filter(user::Column::DeleteTime.is_null())
+            .filter(user::Column::PlatformRoles.contains("operator"))
+            .all(&self.db)
+            .await?;
+        if candidates
+            .iter()
+            .any(|u| u.platform_roles.split(',').any(|r| r.trim() == "operator"))
+        {
+            return Ok(false);
+        }
+        match self.user(id).await? {
+            Some(u) if u.delete_time.is_some() => {
+                tracing::warn!(user = %id, "bootstrap operator is deactivated; not granting");
+                Ok(false)
+            }
+            Some(u) => {
+                let mut roles: Vec<&str> = u
+                    .platform_roles
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .collect();
+                roles.push("operator");
+                let joined = roles.join(",");
+                let mut m = u.clone().into_active_model();
+                m.platform_roles = Set(joined);
+                m.update(&self.db).await?;
+                Ok(true)
+            }
+            None => {
+                let res = user::Entity::insert(user::ActiveModel {
+                    id: Set(id.to_string()),
+                    email: Set(format!("{id}@bootstrap.invalid")),
+                    display_name: Set(id.to_string()),
+                    platform_roles: Set("operator".into()),
+                    language: Set("sv".into()),
+                    created_at: Set(chrono::Utc::now()),
+                    delete_time: Set(None),
+                })
+                .exec(&self.db)
+                .await;
+                match res {
+                    Ok(_) => Ok(true),
+                    // Another replica bootstrapped at the same moment.
+                    Err(_) if self.user(id).await?.is_some() => Ok(false),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    }
+
     pub async fn memberships_of(
         &self,
         user: &UserId,
@@ -166,8 +224,19 @@ impl TenantDirectory {
 }
 
 #[async_trait::async_trait]
-impl kompass_auth::MembershipSource for Catalog {
-    async fn memberships(&self, user: &UserId) -> Result<BTreeMap<TenantId, TenantRole>, Error> {
-        self.memberships_of(user).await
+impl kompass_auth::GrantSource for Catalog {
+    async fn grants(&self, user: &UserId) -> Result<Option<kompass_auth::Grants>, Error> {
+        let Some(row) = self.user(user).await? else {
+            return Ok(None);
+        };
+        Ok(Some(kompass_auth::Grants {
+            platform_roles: row
+                .platform_roles
+                .split(',')
+                .filter_map(|r| kompass_auth::PlatformRole::parse(r.trim()))
+                .collect(),
+            memberships: self.memberships_of(user).await?,
+            active: row.delete_time.is_none(),
+        }))
     }
 }

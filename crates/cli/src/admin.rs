@@ -68,8 +68,25 @@ pub enum UserCmd {
         #[arg(long = "role")]
         roles: Vec<String>,
     },
-    List,
+    List {
+        /// Also list deactivated users.
+        #[arg(long)]
+        all: bool,
+    },
     Show {
+        id: String,
+    },
+    /// Sets a user's platform roles (no --role: none); applies to the
+    /// user's next request.
+    Roles {
+        id: String,
+        /// Platform roles: operator, evaluator, analyst.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// Deactivates a user: every later request with their tokens is refused;
+    /// the user stays in audit trails.
+    Delete {
         id: String,
     },
     /// Grants a user a role in a tenant.
@@ -87,6 +104,17 @@ pub enum UserCmd {
         #[arg(long)]
         tenant: String,
     },
+}
+
+fn platform_roles(roles: &[String]) -> anyhow::Result<Vec<i32>> {
+    roles
+        .iter()
+        .map(|r| {
+            pb::PlatformRole::from_str_name(&format!("PLATFORM_ROLE_{}", r.to_uppercase()))
+                .map(|r| r as i32)
+                .with_context(|| format!("unknown role {r:?}: use operator, evaluator or analyst"))
+        })
+        .collect()
 }
 
 struct Client {
@@ -194,6 +222,7 @@ pub async fn tenant(cfg: &Config, conn: Conn, cmd: TenantCmd) -> anyhow::Result<
                     .list_tenants(c.req(pb::ListTenantsRequest {
                         page_size: 500,
                         page_token: token,
+                        show_deleted: all,
                     }))
                     .await
                     .map_err(status)?
@@ -265,16 +294,7 @@ pub async fn user(cfg: &Config, conn: Conn, cmd: UserCmd) -> anyhow::Result<()> 
             name,
             roles,
         } => {
-            let roles = roles
-                .iter()
-                .map(|r| {
-                    pb::PlatformRole::from_str_name(&format!("PLATFORM_ROLE_{}", r.to_uppercase()))
-                        .map(|r| r as i32)
-                        .with_context(|| {
-                            format!("unknown role {r:?}: use operator, evaluator or analyst")
-                        })
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let roles = platform_roles(&roles)?;
             let u = api
                 .create_user(c.req(pb::CreateUserRequest {
                     user_id: id,
@@ -290,13 +310,41 @@ pub async fn user(cfg: &Config, conn: Conn, cmd: UserCmd) -> anyhow::Result<()> 
                 .into_inner();
             print_user(&u);
         }
-        UserCmd::List => {
+        UserCmd::Roles { id, roles } => {
+            let u = api
+                .update_user(c.req(pb::UpdateUserRequest {
+                    user: Some(pb::User {
+                        name: format!("users/{id}"),
+                        platform_roles: platform_roles(&roles)?,
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["platform_roles".into()],
+                    }),
+                }))
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_user(&u);
+        }
+        UserCmd::Delete { id } => {
+            let u = api
+                .delete_user(c.req(pb::DeleteUserRequest {
+                    name: format!("users/{id}"),
+                }))
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_user(&u);
+        }
+        UserCmd::List { all } => {
             let mut token = String::new();
             loop {
                 let r = api
                     .list_users(c.req(pb::ListUsersRequest {
                         page_size: 500,
                         page_token: token,
+                        show_deleted: all,
                     }))
                     .await
                     .map_err(status)?

@@ -60,7 +60,8 @@ enum Cmd {
         /// User id (the token's `sub`).
         #[arg(long)]
         sub: String,
-        /// Platform roles: operator, evaluator, analyst.
+        /// Platform roles written into the token for readability only: the
+        /// services take roles from the catalog (`kompass user roles`).
         #[arg(long = "role")]
         roles: Vec<String>,
         /// Lifetime in seconds.

@@ -67,6 +67,7 @@ pub struct Config {
     pub redis: RedisConfig,
     pub auth: AuthConfig,
     pub telemetry: TelemetryConfig,
+    pub comparison: ComparisonConfig,
     /// Where services reach each other; default: the local ports.
     pub services: ServiceUrls,
 }
@@ -125,6 +126,27 @@ pub struct AuthConfig {
     pub audience: String,
     /// RS256/ES256 keys of an OIDC provider.
     pub jwks_url: Option<String>,
+    /// JWKS keys are refetched after this many seconds (and on an unknown
+    /// `kid`, at most every 30 seconds).
+    pub jwks_ttl_secs: u64,
+    /// A user made operator at start when the catalog has no active operator
+    /// at all (the first operator of a fresh deployment). Never re-grants
+    /// while another operator exists.
+    pub bootstrap_operator: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComparisonConfig {
+    /// Groups of fewer municipalities than this (or with fewer unnamed ones,
+    /// if any) get their count and a `suppressed` flag instead of figures.
+    pub min_group: u32,
+}
+
+impl Default for ComparisonConfig {
+    fn default() -> Self {
+        ComparisonConfig { min_group: 5 }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -166,6 +188,7 @@ impl Default for Config {
             },
             auth: AuthConfig::default(),
             telemetry: TelemetryConfig::default(),
+            comparison: ComparisonConfig::default(),
             services: ServiceUrls::default(),
         }
     }
@@ -206,6 +229,8 @@ impl Default for AuthConfig {
             issuer: "kompass".into(),
             audience: "kompass".into(),
             jwks_url: None,
+            jwks_ttl_secs: 600,
+            bootstrap_operator: None,
         }
     }
 }
@@ -302,6 +327,20 @@ impl Config {
                 "KOMPASS_JWT_ISSUER" => self.auth.issuer = v.into(),
                 "KOMPASS_JWT_AUDIENCE" => self.auth.audience = v.into(),
                 "KOMPASS_JWKS_URL" => self.auth.jwks_url = some(v),
+                "KOMPASS_JWKS_TTL_SECS" => {
+                    self.auth.jwks_ttl_secs = num("KOMPASS_JWKS_TTL_SECS", v)?
+                }
+                "KOMPASS_BOOTSTRAP_OPERATOR" => self.auth.bootstrap_operator = some(v),
+                "KOMPASS_COMPARISON_MIN_GROUP" => {
+                    self.comparison.min_group = num("KOMPASS_COMPARISON_MIN_GROUP", v)?;
+                    if self.comparison.min_group == 0 {
+                        return Err(ConfigError::Env {
+                            var: "KOMPASS_COMPARISON_MIN_GROUP",
+                            value: v.into(),
+                            reason: "must be at least 1".into(),
+                        });
+                    }
+                }
                 "KOMPASS_OTLP_ENDPOINT" => self.telemetry.otlp_endpoint = some(v),
                 "KOMPASS_LOG_FORMAT" => {
                     self.telemetry.log_format = match v {

@@ -1,10 +1,10 @@
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use kompass_auth::{Caller, MembershipSource, PlatformRole, Verifier};
+use kompass_auth::{Caller, GrantSource, Verifier};
 use kompass_core::i18n::{self, Lang};
 use kompass_core::{Error, UserId};
 use tonic::body::Body;
@@ -14,16 +14,16 @@ use tracing::Instrument;
 /// Turns a bearer token into a [`Caller`].
 pub struct Authenticator {
     verifier: Option<Verifier>,
-    memberships: Arc<dyn MembershipSource>,
+    grants: Arc<dyn GrantSource>,
     /// Full method paths (`/pkg.Service/Method`) that accept no token.
     anonymous: HashSet<String>,
 }
 
 impl Authenticator {
-    pub fn new(verifier: Option<Verifier>, memberships: Arc<dyn MembershipSource>) -> Self {
+    pub fn new(verifier: Option<Verifier>, grants: Arc<dyn GrantSource>) -> Self {
         Authenticator {
             verifier,
-            memberships,
+            grants,
             anonymous: HashSet::new(),
         }
     }
@@ -70,16 +70,27 @@ impl Authenticator {
                 "tokenets subjekt är inget giltigt användar-id",
             )
         })?;
-        let platform_roles: BTreeSet<PlatformRole> = claims
-            .roles
-            .iter()
-            .filter_map(|r| PlatformRole::parse(r))
-            .collect();
-        let memberships = self.memberships.memberships(&user).await?;
+        // Roles in the token are ignored: the catalog says what the caller may
+        // do, read on every request, so a revoked role or a deactivated user
+        // takes effect on the next call (no cache to go stale).
+        let grants = self
+            .grants
+            .grants(&user)
+            .await?
+            .unwrap_or_else(|| kompass_auth::Grants {
+                active: true,
+                ..Default::default()
+            });
+        if !grants.active {
+            return Err(Error::denied(
+                format!("user {user} is deactivated"),
+                format!("användaren {user} är avaktiverad"),
+            ));
+        }
         Ok(Caller {
             user: Some(user),
-            platform_roles,
-            memberships,
+            platform_roles: grants.platform_roles,
+            memberships: grants.memberships,
         })
     }
 }

@@ -28,6 +28,8 @@ pub enum ServeError {
     Io(String, std::io::Error),
     #[error("server {0} stopped: {1}")]
     Transport(&'static str, tonic::transport::Error),
+    #[error("configuration: {0}")]
+    Config(String),
     #[error("event bus: {0}")]
     Events(#[from] kompass_events::EventError),
 }
@@ -73,11 +75,35 @@ pub fn storage(cfg: &Config) -> Result<(String, Backend), ServeError> {
     }
 }
 
+/// Refuses settings that would make tokens forgeable: outside embedded mode
+/// an HS256 secret must have at least 32 bytes.
+pub fn check_auth(cfg: &Config) -> Result<(), ServeError> {
+    if let Some(s) = &cfg.auth.jwt_secret
+        && !cfg.is_embedded()
+        && cfg.auth.jwks_url.is_none()
+        && s.len() < kompass_auth::MIN_HS256_SECRET_BYTES
+    {
+        return Err(ServeError::Config(format!(
+            "KOMPASS_JWT_SECRET has {} bytes; HS256 needs at least {} (e.g. `openssl rand -hex 32`)",
+            s.len(),
+            kompass_auth::MIN_HS256_SECRET_BYTES
+        )));
+    }
+    Ok(())
+}
+
 /// The dev secret lives in the data dir so tokens printed by `kompass dev`
 /// stay valid across restarts.
 pub fn dev_secret(data_dir: &PathBuf) -> Result<String, ServeError> {
     let path = data_dir.join("dev-jwt-secret");
     if let Ok(s) = std::fs::read_to_string(&path) {
+        // Files written by older versions were world-readable.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| ServeError::Io(format!("securing {}", path.display()), e))?;
+        }
         return Ok(s.trim().to_string());
     }
     std::fs::create_dir_all(data_dir)
@@ -89,15 +115,30 @@ pub fn dev_secret(data_dir: &PathBuf) -> Result<String, ServeError> {
             .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)]))
             .collect()
     };
-    std::fs::write(&path, &secret)
+    write_private(&path, secret.as_bytes())
         .map_err(|e| ServeError::Io(format!("writing {}", path.display()), e))?;
     Ok(secret)
+}
+
+/// Writes a file only its owner can read (mode 0600 from creation, so the
+/// secret is never readable by others, not even briefly).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)?.write_all(bytes)
 }
 
 impl Platform {
     /// Connects the catalog (migrating it in embedded mode, where nobody else
     /// will) and sets up the tenant registry and auth.
     pub async fn open(cfg: Config) -> Result<Platform, ServeError> {
+        check_auth(&cfg)?;
         let (catalog_url, backend) = storage(&cfg)?;
         if cfg.is_embedded() {
             migrate_platform(&catalog_url).await?;
@@ -126,7 +167,12 @@ impl Platform {
             _ => None,
         };
         let verifier = match (&cfg.auth.jwks_url, &jwt_secret) {
-            (Some(url), _) => Some(Verifier::jwks(url, &cfg.auth.issuer, &cfg.auth.audience)),
+            (Some(url), _) => Some(Verifier::jwks_with_ttl(
+                url,
+                &cfg.auth.issuer,
+                &cfg.auth.audience,
+                Duration::from_secs(cfg.auth.jwks_ttl_secs),
+            )),
             (None, Some(s)) => Some(Verifier::hs256(s, &cfg.auth.issuer, &cfg.auth.audience)),
             (None, None) => {
                 tracing::warn!(
@@ -135,6 +181,12 @@ impl Platform {
                 None
             }
         };
+        if let Some(id) = &cfg.auth.bootstrap_operator {
+            let id = kompass_core::UserId::parse(id)?;
+            if catalog.bootstrap_operator(&id).await? {
+                tracing::info!(user = %id, "no operator in the catalog: made the bootstrap user operator");
+            }
+        }
         let auth = Arc::new(
             Authenticator::new(verifier, Arc::new(catalog.clone()))
                 .allow_anonymous(kompass_assessment::ANONYMOUS)
@@ -187,6 +239,7 @@ impl Platform {
                     .as_deref()
                     .map(|u| (u, self.cfg.redis.key_prefix.as_str())),
             )
+            .with_min_group(self.cfg.comparison.min_group)
         })
     }
 

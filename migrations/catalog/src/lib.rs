@@ -3,13 +3,17 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_catalog;
+mod m20261202_000001_user_deactivation;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_catalog::Migration)]
+        vec![
+            Box::new(m20261123_000001_catalog::Migration),
+            Box::new(m20261202_000001_user_deactivation::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

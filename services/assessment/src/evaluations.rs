@@ -799,20 +799,45 @@ impl EvaluationService for Evaluations {
         &self,
         req: Request<pb::VerifyPublicationRequest>,
     ) -> Result<Response<pb::VerifyPublicationResponse>, Status> {
+        let c = caller(&req);
         let r = req.into_inner();
         let (tenant, id) = names::tenant_child(&r.name, "evaluations")?;
-        let db = self.0.dir.db(&tenant).await?;
+        let unpublished = || {
+            Error::NotFound(Msg::new(
+                format!("{} is not a published evaluation", r.name),
+                format!("{} är ingen publicerad utvärdering", r.name),
+            ))
+        };
+        // Anyone (also anonymously) may verify the external results of a
+        // municipality that agreed to be public; anything else only its own
+        // users, operators and analysts. Everyone else gets the same NOT_FOUND
+        // whether the tenant or evaluation exists or not.
+        let insider = c.user.is_some()
+            && (c.is_operator()
+                || c.has_role(PlatformRole::Analyst)
+                || c.tenant_role(&tenant).is_some());
+        if !insider
+            && !self
+                .0
+                .dir
+                .catalog
+                .tenant(&tenant)
+                .await?
+                .is_some_and(|t| t.named_in_comparisons)
+        {
+            return Err(unpublished().into());
+        }
+        let db = match self.0.dir.db(&tenant).await {
+            Ok(db) => db,
+            Err(e) if insider => return Err(e.into()),
+            Err(_) => return Err(unpublished().into()),
+        };
         let row = evaluation::Entity::find_by_id(id)
             .one(&*db)
             .await
             .map_err(Error::from)?
-            .filter(|e| e.seal_digest.is_some())
-            .ok_or_else(|| {
-                Error::NotFound(Msg::new(
-                    format!("{} is not a published evaluation", r.name),
-                    format!("{} är ingen publicerad utvärdering", r.name),
-                ))
-            })?;
+            .filter(|e| e.seal_digest.is_some() && (insider || e.kind == "external"))
+            .ok_or_else(unpublished)?;
         let seal = to_pb(&tenant, &row).seal;
         let stored = row.seal_digest.clone().unwrap_or_default();
         let (valid, computed) = match r.report {

@@ -151,5 +151,154 @@ pub fn compute(version: &str, rows: Vec<EvalRow>) -> pb::NationalComparison {
         histograms,
         ranking,
         cached: false,
+        // Set on answering, by `protect`.
+        suppressed: false,
+        suppressed_reason: String::new(),
+        min_group: 0,
+    }
+}
+
+/// Makes a computed comparison safe to answer: names the named tenants,
+/// drops the others from the ranking and ranks the named ones among
+/// themselves, and withholds every figure when the group is too small to
+/// hide a municipality that is not named (`min_group` in total, or between
+/// 1 and `min_group` − 1 unnamed ones, whose figures would follow from the
+/// named ones' published totals). Applied on every answer, after the cache,
+/// so consent changes and the threshold act at once.
+pub fn protect(
+    c: &mut pb::NationalComparison,
+    named: &BTreeMap<String, String>,
+    min_group: u32,
+    en: bool,
+) {
+    let min = min_group.max(1) as i32;
+    let id = |e: &pb::RankingEntry| e.tenant.trim_start_matches("tenants/").to_string();
+    let unnamed = c
+        .ranking
+        .iter()
+        .filter(|e| !named.contains_key(&id(e)))
+        .count() as i32;
+    let too_small = c.tenant_count < min;
+    let few_unnamed = unnamed > 0 && unnamed < min;
+    c.min_group = min;
+    c.suppressed = c.tenant_count > 0 && (too_small || few_unnamed);
+    c.suppressed_reason = if !c.suppressed {
+        String::new()
+    } else if too_small {
+        if en {
+            format!(
+                "Only {} municipalities are in this group; figures are shown for groups of at least {min}, so that no single municipality's result can be inferred.",
+                c.tenant_count
+            )
+        } else {
+            format!(
+                "Gruppen har bara {} kommuner; siffror visas för grupper med minst {min} kommuner, så att ingen enskild kommuns resultat går att härleda.",
+                c.tenant_count
+            )
+        }
+    } else if en {
+        format!(
+            "{unnamed} of the {} municipalities in this group have not agreed to be named; with fewer than {min} of them, the figures would reveal their results.",
+            c.tenant_count
+        )
+    } else {
+        format!(
+            "{unnamed} av gruppens {} kommuner har inte godkänt att namnges; när de är färre än {min} skulle siffrorna avslöja deras resultat.",
+            c.tenant_count
+        )
+    };
+    if c.suppressed {
+        c.total = None;
+        c.areas.clear();
+        c.questions.clear();
+        c.histograms.clear();
+    }
+    c.ranking.retain_mut(|e| match named.get(&id(e)) {
+        Some(n) => {
+            e.tenant_display_name = n.clone();
+            true
+        }
+        None => false,
+    });
+    // The ranking comes ordered by total; rank again among the named only.
+    let mut prev: Option<Decimal> = None;
+    let mut rank = 0;
+    for (i, e) in c.ranking.iter_mut().enumerate() {
+        let t: Option<Decimal> = e.total_points.parse().ok();
+        if prev.is_none() || t != prev {
+            rank = i as i32 + 1;
+            prev = t;
+        }
+        e.rank = rank;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(t: &str, total: &str) -> pb::RankingEntry {
+        pb::RankingEntry {
+            rank: 0,
+            tenant: format!("tenants/{t}"),
+            tenant_display_name: String::new(),
+            evaluation: format!("tenants/{t}/evaluations/e"),
+            total_points: total.into(),
+        }
+    }
+
+    #[test]
+    fn ranks_named_only_and_suppresses_small_groups() {
+        let named: BTreeMap<String, String> = ["a", "c", "d", "e", "f"]
+            .iter()
+            .map(|t| (t.to_string(), format!("{t} kommun")))
+            .collect();
+        let base = pb::NationalComparison {
+            tenant_count: 6,
+            total: Some(pb::Statistics::default()),
+            ranking: vec![
+                entry("a", "700.00"),
+                entry("b", "650.00"),
+                entry("c", "600.00"),
+                entry("d", "600.00"),
+                entry("e", "500.00"),
+                entry("f", "400.00"),
+            ],
+            ..Default::default()
+        };
+        // One unnamed of six: withheld (its total = 6 × mean − the others).
+        let mut c = base.clone();
+        protect(&mut c, &named, 5, true);
+        assert!(c.suppressed && c.total.is_none());
+        assert!(c.suppressed_reason.contains("not agreed"));
+        let ranks: Vec<(i32, &str)> = c
+            .ranking
+            .iter()
+            .map(|e| (e.rank, e.tenant.as_str()))
+            .collect();
+        assert_eq!(
+            ranks,
+            [
+                (1, "tenants/a"),
+                (2, "tenants/c"),
+                (2, "tenants/d"),
+                (4, "tenants/e"),
+                (5, "tenants/f")
+            ]
+        );
+        // Threshold 1: figures shown.
+        let mut c = base.clone();
+        protect(&mut c, &named, 1, false);
+        assert!(!c.suppressed && c.total.is_some());
+        // Too few in total, all named.
+        let mut c = pb::NationalComparison {
+            tenant_count: 2,
+            total: Some(pb::Statistics::default()),
+            ranking: vec![entry("a", "1.00"), entry("c", "2.00")],
+            ..Default::default()
+        };
+        protect(&mut c, &named, 5, false);
+        assert!(c.suppressed && c.suppressed_reason.contains("minst 5"));
+        assert_eq!(c.ranking.len(), 2);
     }
 }

@@ -136,11 +136,33 @@ pub fn xlsx(r: &pb::EvaluationReport) -> Result<Vec<u8>, XlsxError> {
     wb.save_to_buffer()
 }
 
+/// Whether `s` is a plain decimal number (`-12.5`): spreadsheets read it as
+/// a number, never as a formula, so it is written as it is.
+fn plain_number(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, "0"));
+    !int.is_empty()
+        && !frac.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// One CSV cell, quoted when needed and safe to open in a spreadsheet: a
+/// cell starting with `=`, `+`, `-`, `@`, tab or carriage return would be
+/// run as a formula (CSV injection), so it gets a leading `'`, which
+/// spreadsheets show as text and hide. Plain numbers such as `-12.5` stay
+/// numbers. Every CSV the platform writes goes through here.
 pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+    let risky = s.starts_with(['=', '+', '-', '@', '\t', '\r']) && !plain_number(s);
+    let s = if risky {
+        format!("'{s}")
     } else {
         s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r', '\t']) || risky {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
     }
 }
 
@@ -235,6 +257,28 @@ pub(crate) mod tests {
             },
             fw,
         )
+    }
+
+    #[test]
+    fn csv_cells_cannot_become_formulas() {
+        for (cell, want) in [
+            (
+                "=HYPERLINK(\"http://x\")",
+                "\"'=HYPERLINK(\"\"http://x\"\")\"",
+            ),
+            ("+46 8 123", "\"'+46 8 123\""),
+            ("-2+3", "\"'-2+3\""),
+            ("@SUM(A1)", "\"'@SUM(A1)\""),
+            ("\t=1", "\"'\t=1\""),
+            ("\r=1", "\"'\r=1\""),
+            ("-12.50", "-12.50"),
+            ("-7", "-7"),
+            ("12.5", "12.5"),
+            ("Östra, kommun", "\"Östra, kommun\""),
+            ("1.1", "1.1"),
+        ] {
+            assert_eq!(csv_field(cell), want, "{cell:?}");
+        }
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub struct Reporting {
     pub catalog: Catalog,
     pub bus: Bus,
     cache: Arc<cache::Cache>,
+    /// Smallest comparison group figures are shown for.
+    min_group: u32,
 }
 
 impl Reporting {
@@ -90,7 +92,15 @@ impl Reporting {
             catalog,
             bus,
             cache: Arc::new(cache),
+            min_group: 5,
         }
+    }
+
+    /// Sets the smallest comparison group figures are shown for
+    /// (`KOMPASS_COMPARISON_MIN_GROUP`).
+    pub fn with_min_group(mut self, n: u32) -> Reporting {
+        self.min_group = n.max(1);
+        self
     }
 
     /// Applies one event to the read model and drops cached comparisons.

@@ -213,6 +213,10 @@ pub fn build(
             .map(|t| t.mean.clone())
             .unwrap_or_default(),
         average_count: average.map(|a| a.tenant_count).unwrap_or_default(),
+        average_suppressed: average.is_some_and(|a| a.suppressed),
+        average_suppressed_reason: average
+            .map(|a| a.suppressed_reason.clone())
+            .unwrap_or_default(),
         areas,
         seal: Some(pb::PublicationSeal {
             algorithm: seal.algorithm,

@@ -86,11 +86,10 @@ impl Reporting {
         };
         let allowed = public || is_national(c) || c.tenant_role(&tenant).is_some() || evaluator;
         if !allowed {
+            // Anonymously, a report that is not public is answered exactly as
+            // one that does not exist: nobody learns that it is there.
             return Err(if c.is_anonymous() {
-                Error::unauthenticated(
-                    "this report is not public: sign in to read it",
-                    "rapporten är inte offentlig: logga in för att läsa den",
-                )
+                not_found(name)
             } else {
                 Error::denied(
                     "you may not read this report: it is for the municipality's users, its evaluators, operators and analysts",
@@ -102,8 +101,17 @@ impl Reporting {
         Ok((ev, public))
     }
 
-    /// The comparison for `f`, from the cache when possible.
-    pub async fn comparison(&self, f: &Filter) -> Result<pb::NationalComparison, Error> {
+    /// The comparison for `f` as it may be shown (named tenants only, small
+    /// groups withheld: [`comparison::protect`]), reasons in `en`/Swedish.
+    pub async fn comparison(&self, f: &Filter, en: bool) -> Result<pb::NationalComparison, Error> {
+        let mut c = self.computed_comparison(f).await?;
+        let named = self.named_tenants().await?;
+        comparison::protect(&mut c, &named, self.min_group, en);
+        Ok(c)
+    }
+
+    /// The unprotected comparison for `f`, from the cache when possible.
+    async fn computed_comparison(&self, f: &Filter) -> Result<pb::NationalComparison, Error> {
         let key = f.cache_key();
         let (generation, hit) = self.cache.get(&key).await;
         if let Some(bytes) = hit
@@ -127,10 +135,13 @@ impl Reporting {
         let c = ev.content.clone().unwrap_or_default();
         let fw = report::framework(self.catalog.db(), &c.framework_version, &c).await;
         let avg = self
-            .comparison(&Filter {
-                framework_version: c.framework_version.clone(),
-                ..Default::default()
-            })
+            .comparison(
+                &Filter {
+                    framework_version: c.framework_version.clone(),
+                    ..Default::default()
+                },
+                en,
+            )
             .await?;
         let tenant = names::tenant(&c.tenant)?;
         let meta = store::tenant_meta(&self.db, tenant.as_str()).await?;
@@ -494,18 +505,7 @@ impl ReportingService for Api {
             to_year: r.to_year,
             population: population(r.population_class)?,
         };
-        let mut cmp = self.0.comparison(&f).await?;
-        let named = self.0.named_tenants().await?;
-        cmp.ranking.retain_mut(|e| {
-            let id = e.tenant.trim_start_matches("tenants/");
-            match named.get(id) {
-                Some(n) => {
-                    e.tenant_display_name = n.clone();
-                    true
-                }
-                None => false,
-            }
-        });
+        let cmp = self.0.comparison(&f, i18n::current() == Lang::En).await?;
         Ok(Response::new(cmp))
     }
 
@@ -807,8 +807,11 @@ impl ReportingService for Api {
                     .join(",");
                     let mut line = |level: &str, id: &str, p: &str, m: &str| {
                         out.push_str(&format!(
-                            "{head},{level},{},{p},{m}\n",
-                            export::csv_field(id)
+                            "{head},{},{},{},{}\n",
+                            export::csv_field(level),
+                            export::csv_field(id),
+                            export::csv_field(p),
+                            export::csv_field(m)
                         ));
                     };
                     for q in it["questions"].as_array().into_iter().flatten() {

@@ -207,6 +207,7 @@ pub fn user_to_pb(u: UserRow) -> pb::User {
             .collect(),
         language: u.language,
         create_time: Some(ts(u.created_at)),
+        delete_time: u.delete_time.map(ts),
     }
 }
 

@@ -50,6 +50,7 @@ pub async fn demo(
                 platform_roles: Set(roles.join(",")),
                 language: Set("sv".into()),
                 created_at: Set(Utc::now()),
+                delete_time: Set(None),
             })
             .exec(catalog.db())
             .await?;

@@ -28,7 +28,23 @@ fn membership_to_pb(m: membership::Model) -> pb::Membership {
     }
 }
 
+fn deactivated(id: &UserId) -> Error {
+    Error::FailedPrecondition(Msg::new(
+        format!("user {id} is deactivated"),
+        format!("användaren {id} är avaktiverad"),
+    ))
+}
+
 impl Users {
+    /// The user, or NOT_FOUND; FAILED_PRECONDITION when deactivated.
+    async fn require_active_user(&self, id: &UserId) -> Result<user::Model, Error> {
+        let u = self.require_user(id).await?;
+        if u.delete_time.is_some() {
+            return Err(deactivated(id));
+        }
+        Ok(u)
+    }
+
     async fn require_user(&self, id: &UserId) -> Result<user::Model, Error> {
         self.0.catalog.user(id).await?.ok_or_else(|| {
             Error::NotFound(Msg::new(
@@ -73,6 +89,7 @@ impl UserService for Users {
             platform_roles: Set(convert::join_roles(&roles)),
             language: Set(convert::language(&u.language)?),
             created_at: Set(now),
+            delete_time: Set(None),
         };
         if self.0.catalog.user(&id).await?.is_some() {
             return Err(Error::AlreadyExists(Msg::new(
@@ -120,6 +137,9 @@ impl UserService for Users {
         let r = req.into_inner();
         let size = paging::page_size(r.page_size)?;
         let mut q = user::Entity::find().order_by_asc(user::Column::Id);
+        if !r.show_deleted {
+            q = q.filter(user::Column::DeleteTime.is_null());
+        }
         if let Some(a) = paging::decode(&r.page_token)? {
             q = q.filter(user::Column::Id.gt(a));
         }
@@ -158,7 +178,7 @@ impl UserService for Users {
         if !self_service {
             c.require_operator()?;
         }
-        let mut m = self.require_user(&id).await?.into_active_model();
+        let mut m = self.require_active_user(&id).await?.into_active_model();
         for p in &paths {
             match p.as_str() {
                 "email" => m.email = Set(convert::email(&u.email)?),
@@ -185,6 +205,31 @@ impl UserService for Users {
         Ok(Response::new(user_to_pb(row)))
     }
 
+    async fn delete_user(
+        &self,
+        req: Request<pb::DeleteUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let c = caller(&req);
+        c.require_operator()?;
+        let id = names::user(&req.get_ref().name)?;
+        if c.user.as_ref() == Some(&id) {
+            return Err(Error::precondition(
+                "you cannot deactivate yourself; ask another operator",
+                "du kan inte avaktivera dig själv; be en annan operatör",
+            )
+            .into());
+        }
+        let row = self.require_user(&id).await?;
+        // Already deactivated: the first deactivation stands (safe to retry).
+        if row.delete_time.is_some() {
+            return Ok(Response::new(user_to_pb(row)));
+        }
+        let mut m = row.into_active_model();
+        m.delete_time = Set(Some(Utc::now()));
+        let row = m.update(self.0.catalog.db()).await.map_err(Error::from)?;
+        Ok(Response::new(user_to_pb(row)))
+    }
+
     async fn create_membership(
         &self,
         req: Request<pb::CreateMembershipRequest>,
@@ -199,7 +244,7 @@ impl UserService for Users {
         let user = names::user(&m.user)?;
         let role = convert::tenant_role_from_pb(m.role)?;
         self.0.catalog.require_tenant(&tenant).await?;
-        self.require_user(&user).await?;
+        self.require_active_user(&user).await?;
         let existing = membership::Entity::find_by_id((tenant.to_string(), user.to_string()))
             .one(self.0.catalog.db())
             .await

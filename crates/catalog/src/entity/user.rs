@@ -11,6 +11,9 @@ pub struct Model {
     pub platform_roles: String,
     pub language: String,
     pub created_at: DateTimeUtc,
+    /// Set when the user was deactivated (`DeleteUser`); the row stays so
+    /// audit trails keep their names.
+    pub delete_time: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
