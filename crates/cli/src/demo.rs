@@ -625,7 +625,7 @@ impl Seeder {
                             evaluation_date: date,
                             evaluator_names: DEMO_EVALUATORS.map(String::from).to_vec(),
                             csv,
-                            validate_only: false,
+                            ..Default::default()
                         },
                     ))
                     .await

@@ -720,6 +720,51 @@ async fn kompass_dev_seeds_a_demo_and_a_second_start_changes_nothing() {
     assert_eq!(full.milestones.len(), 1);
     assert_eq!(full.risks.len(), 1);
 
+    // The built-in revision speaks bokmål over gRPC, in import and export.
+    let mut fc =
+        apb::framework_service_client::FrameworkServiceClient::new(connect(ports[1]).await);
+    let fw = fc
+        .get_framework_version(auth(
+            &anna,
+            apb::GetFrameworkVersionRequest {
+                name: "frameworks/kommunkompassen/versions/2015".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let area = &fw.areas[0];
+    assert_eq!(
+        area.title.as_ref().unwrap().translations["nb"],
+        "Åpenhet og demokrati"
+    );
+    assert!(
+        area.headings
+            .iter()
+            .all(|h| h.translations.contains_key("nb"))
+    );
+    assert!(
+        fw.areas.iter().flat_map(|a| &a.questions).all(|q| q
+            .text
+            .as_ref()
+            .unwrap()
+            .translations
+            .contains_key("nb"))
+    );
+    let export = fc
+        .export_framework_version(auth(
+            &anna,
+            apb::ExportFrameworkVersionRequest {
+                name: fw.name.clone(),
+                format: apb::FileFormat::Yaml as i32,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let yaml = String::from_utf8(export.content).unwrap();
+    assert!(yaml.contains("nb: Åpenhet og demokrati"), "{yaml}");
+
     // A second start on the same data dir writes nothing.
     let before = snapshot(&ports, &operator, &eva).await;
     assert!(before.len() > 100, "{}", before.len());
