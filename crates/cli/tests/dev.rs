@@ -614,6 +614,26 @@ async fn kompass_dev_seeds_a_demo_and_a_second_start_changes_nothing() {
         .into_inner()
         .improvement_opportunities;
     assert!(opportunities.len() >= 8);
+    // Its public report page has something real in every area.
+    let report = rc
+        .get_evaluation_report(tonic::Request::new(rpb::GetEvaluationReportRequest {
+            name: published.name.clone(),
+            language: "sv".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.areas.len(), 8);
+    for a in &report.areas {
+        assert!(!a.general_text.is_empty(), "area {}", a.area);
+        assert!(
+            a.headings.iter().all(|h| !h.text.is_empty()),
+            "area {}",
+            a.area
+        );
+        assert!(!a.strengths.is_empty(), "area {}", a.area);
+        assert!(!a.improvement_opportunities.is_empty(), "area {}", a.area);
+    }
     let assigned = ev
         .list_evaluations(auth(
             &eva,
