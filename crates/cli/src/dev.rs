@@ -2,8 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-
 use kompass_auth::{Claims, mint_hs256};
 use kompass_config::{Config, ServiceKind};
 use kompass_serve::Platform;
@@ -89,8 +87,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             analyst: token("analys"),
         },
     )
-    .await
-    .context("seeding the demo")?;
+    .await;
     println!(
         "\nKompass is running (embedded: SQLite in {}, in-process cache and events)\n",
         cfg.database.data_dir.display()
@@ -98,17 +95,21 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     for k in ServiceKind::ALL {
         println!("  {:<11} {}", k.as_str(), running.url(k));
     }
-    println!(
-        "\nDemo (fictional municipalities, invented results): {} municipalities, {} published results ({} public){}",
-        demo.municipalities,
-        demo.published,
-        demo.public,
-        if demo.written == 0 {
-            " - already seeded, nothing changed".to_string()
-        } else {
-            format!(" - seeded in {:.1} s", started.elapsed().as_secs_f64())
-        }
-    );
+    match &demo {
+        Ok(demo) => println!(
+            "\nDemo (fictional municipalities, invented results): {} municipalities, {} published results ({} public){}",
+            demo.municipalities,
+            demo.published,
+            demo.public,
+            if demo.written == 0 {
+                " - already seeded, nothing changed".to_string()
+            } else {
+                format!(" - seeded in {:.1} s", started.elapsed().as_secs_f64())
+            }
+        ),
+        // What is there keeps working; the next start completes the demo.
+        Err(e) => println!("\nDemo incomplete ({e:#}); the next start tries again"),
+    }
     println!("\nTokens (valid 30 days; send as `authorization: Bearer <token>`):");
     for u in USERS {
         let what = match (u.roles.first(), u.admin_of) {
