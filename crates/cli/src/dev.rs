@@ -1,6 +1,6 @@
 //! `kompass dev`: the whole product in one process, seeded with a demo.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kompass_auth::{Claims, mint_hs256};
 use kompass_config::{Config, ServiceKind};
@@ -61,6 +61,33 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     .await?;
     let running = kompass_serve::start(&platform, &ServiceKind::ALL, |k| cfg.port(k)).await?;
     let secret = platform.jwt_secret.clone().unwrap_or_default();
+    let token = |id: &str| {
+        let roles = USERS
+            .iter()
+            .find(|u| u.id == id)
+            .map(|u| u.roles)
+            .unwrap_or_default();
+        let claims = Claims::new(
+            &cfg.auth.issuer,
+            &cfg.auth.audience,
+            id,
+            roles,
+            Duration::from_secs(30 * 24 * 3600),
+        );
+        mint_hs256(&secret, &claims)
+    };
+    let started = Instant::now();
+    let demo = crate::demo::seed(
+        ServiceKind::ALL.map(|k| running.url(k)),
+        crate::demo::Tokens {
+            operator: token("operator"),
+            eva: token("eva"),
+            anna: token("anna"),
+            bertil: token("bertil"),
+            analyst: token("analys"),
+        },
+    )
+    .await;
     println!(
         "\nKompass is running (embedded: SQLite in {}, in-process cache and events)\n",
         cfg.database.data_dir.display()
@@ -68,26 +95,29 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     for k in ServiceKind::ALL {
         println!("  {:<11} {}", k.as_str(), running.url(k));
     }
+    match &demo {
+        Ok(demo) => println!(
+            "\nDemo (fictional municipalities, invented results): {} municipalities, {} published results ({} public){}",
+            demo.municipalities,
+            demo.published,
+            demo.public,
+            if demo.written == 0 {
+                " - already seeded, nothing changed".to_string()
+            } else {
+                format!(" - seeded in {:.1} s", started.elapsed().as_secs_f64())
+            }
+        ),
+        // What is there keeps working; the next start completes the demo.
+        Err(e) => println!("\nDemo incomplete ({e:#}); the next start tries again"),
+    }
     println!("\nTokens (valid 30 days; send as `authorization: Bearer <token>`):");
     for u in USERS {
-        let claims = Claims::new(
-            &cfg.auth.issuer,
-            &cfg.auth.audience,
-            u.id,
-            u.roles,
-            Duration::from_secs(30 * 24 * 3600),
-        );
         let what = match (u.roles.first(), u.admin_of) {
             (Some(r), _) => r.to_string(),
             (None, Some(t)) => format!("tenant_admin of {t}"),
             _ => String::new(),
         };
-        println!(
-            "\n  {} ({}, {what}):\n  {}",
-            u.id,
-            u.name,
-            mint_hs256(&secret, &claims)
-        );
+        println!("\n  {} ({}, {what}):\n  {}", u.id, u.name, token(u.id));
     }
     println!(
         "\nTry: grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" 127.0.0.1:{} kompass.tenancy.v1.TenantService/ListTenants\n",

@@ -1,6 +1,7 @@
 //! `kompass`: one binary for every service and the operator's commands.
 
 mod admin;
+mod demo;
 mod dev;
 
 use std::io::IsTerminal;

@@ -14,6 +14,9 @@
 //! as a [`FrameworkError`] whose English `Display` and Swedish
 //! [`FrameworkError::message_sv`] name the place ("area 3, question 3.4: …").
 //!
+//! Texts are Swedish and English, with Norwegian bokmål (`nb`) optional;
+//! [`Text::get`] falls back nb → sv → en where a text is missing.
+//!
 //! On import, texts are trimmed and points are normalised (`"15.00"` → `15`),
 //! so the same framework always exports — and hashes
 //! ([`Framework::content_hash`]) — the same way.
@@ -45,13 +48,20 @@ static BUILTIN: LazyLock<Framework> =
 // Model
 // ---------------------------------------------------------------------------
 
-/// A text in Swedish and English. For Norwegian (or other Nordic) frameworks
-/// the `sv` field holds the text in the framework's own language.
+/// A text in Swedish, English and, optionally, Norwegian bokmål (`nb`).
+/// For Norwegian (or other Nordic) frameworks the `sv` field holds the text
+/// in the framework's own language. `sv` and `en` are required; `nb` may be
+/// missing (most frameworks operators enter have none), and an empty `nb`
+/// counts as missing. [`Text::get`] picks a language with fallback.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Text {
     pub sv: String,
     pub en: String,
+    /// Skipped when missing, so a framework without `nb` exports, and
+    /// hashes, exactly as before `nb` existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nb: Option<String>,
 }
 
 impl Text {
@@ -59,11 +69,46 @@ impl Text {
         Self {
             sv: sv.into(),
             en: en.into(),
+            nb: None,
         }
     }
 
+    /// The same text with a Norwegian bokmål version.
+    pub fn with_nb(mut self, nb: impl Into<String>) -> Self {
+        self.nb = Some(nb.into());
+        self
+    }
+
+    /// The text in `lang` ("sv", "en", "nb"; a region suffix such as
+    /// "nb-NO" is ignored). Fallback where a text is missing: nb → sv → en,
+    /// because Swedish is closer to bokmål than English is and every
+    /// framework has it; sv → en; en → sv. Other languages get Swedish.
+    pub fn get(&self, lang: &str) -> &str {
+        let primary = lang.split(['-', '_']).next().unwrap_or_default();
+        let nonempty = |s: &str| !s.trim().is_empty();
+        let order: [Option<&str>; 3] = match primary.to_ascii_lowercase().as_str() {
+            "nb" | "no" | "nn" => [self.nb.as_deref(), Some(&self.sv), Some(&self.en)],
+            "en" => [Some(&self.en), Some(&self.sv), None],
+            _ => [Some(&self.sv), Some(&self.en), None],
+        };
+        order
+            .into_iter()
+            .flatten()
+            .find(|s| nonempty(s))
+            .unwrap_or_default()
+    }
+
     fn trimmed(&self) -> Self {
-        Self::new(self.sv.trim(), self.en.trim())
+        Self {
+            sv: self.sv.trim().to_owned(),
+            en: self.en.trim().to_owned(),
+            nb: self
+                .nb
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        }
     }
 }
 

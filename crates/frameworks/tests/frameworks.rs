@@ -658,3 +658,121 @@ areas:
     assert_eq!(Framework::from_yaml(&f.to_yaml()).unwrap(), f);
     assert_ne!(f.content_hash(), Framework::builtin().content_hash());
 }
+
+// --- Norwegian bokmål ----------------------------------------------------------
+
+#[test]
+fn builtin_carries_bokmal_everywhere() {
+    let f = Framework::builtin();
+    assert_eq!(f.name.nb.as_deref(), Some("Kommunekompasset"));
+    assert!(f.description.nb.is_some());
+    for a in &f.areas {
+        assert!(a.name.nb.is_some(), "area {}", a.id);
+        assert!(a.headings.iter().all(|h| h.nb.is_some()), "area {}", a.id);
+        assert!(
+            a.questions.iter().all(|q| q.text.nb.is_some()),
+            "area {}",
+            a.id
+        );
+    }
+    assert_eq!(f.area("1").unwrap().name.get("nb"), "Åpenhet og demokrati");
+    assert_eq!(
+        f.question("3.2").unwrap().1.text.get("nb-NO"),
+        "Styres kommunen etter tydelige politiske mål?"
+    );
+    assert_eq!(
+        f.area("7").unwrap().name.get("sv"),
+        "Ständiga förbättringar"
+    );
+    assert_eq!(
+        f.area("7").unwrap().name.get("en"),
+        "Continuous improvement"
+    );
+}
+
+#[test]
+fn bokmal_round_trips_through_yaml_and_json() {
+    let f = small_with(
+        r#"{sv: "Fråga ett?", en: "Question one?"}"#,
+        r#"{sv: "Fråga ett?", en: "Question one?", nb: "  Spørsmål én – æøå?  "}"#,
+    )
+    .unwrap();
+    // Trimmed on import, like the other languages.
+    assert_eq!(
+        f.question("1.1").unwrap().1.text.nb.as_deref(),
+        Some("Spørsmål én – æøå?")
+    );
+    let yaml = f.to_yaml();
+    assert!(yaml.contains("nb: Spørsmål én – æøå?"), "{yaml}");
+    assert_eq!(Framework::from_yaml(&yaml).unwrap(), f);
+    let json = f.to_json();
+    assert!(json.contains(r#""nb": "Spørsmål én – æøå?""#), "{json}");
+    assert_eq!(Framework::from_json(&json).unwrap(), f);
+    // The built-in revision round-trips with all its bokmål texts.
+    let b = Framework::builtin();
+    assert_eq!(&Framework::from_yaml(&b.to_yaml()).unwrap(), b);
+    assert_eq!(&Framework::from_json(&b.to_json()).unwrap(), b);
+    assert_eq!(
+        Framework::from_json(&b.to_json()).unwrap().content_hash(),
+        b.content_hash()
+    );
+}
+
+#[test]
+fn bokmal_is_optional_and_changes_nothing_when_missing() {
+    let plain = Framework::from_yaml(SMALL).unwrap();
+    assert!(plain.questions().all(|(_, q)| q.text.nb.is_none()));
+    // Exports without nb keep the shape (and hash) they had before nb.
+    assert!(!plain.to_yaml().contains("nb:"));
+    assert!(!plain.to_json().contains(r#""nb""#));
+    // An empty nb counts as missing: same content, same hash.
+    let empty = small_with(
+        r#"{sv: "Fråga ett?", en: "Question one?"}"#,
+        r#"{sv: "Fråga ett?", en: "Question one?", nb: "  "}"#,
+    )
+    .unwrap();
+    assert_eq!(empty, plain);
+    assert_eq!(empty.content_hash(), plain.content_hash());
+    // A real nb text is content: the hash changes.
+    let with = small_with(
+        r#"{sv: "Fråga ett?", en: "Question one?"}"#,
+        r#"{sv: "Fråga ett?", en: "Question one?", nb: "Spørsmål én?"}"#,
+    )
+    .unwrap();
+    assert_ne!(with.content_hash(), plain.content_hash());
+    // sv and en stay required.
+    let e = rejected(
+        r#"{sv: "Fråga ett?", en: "Question one?"}"#,
+        r#"{sv: "Fråga ett?", en: "", nb: "Spørsmål én?"}"#,
+    );
+    assert!(e.to_string().contains("English"), "{e}");
+    // Unknown languages are still refused.
+    let e = rejected(
+        r#"{sv: "Fråga ett?", en: "Question one?"}"#,
+        r#"{sv: "Fråga ett?", en: "Question one?", da: "Spørgsmål et?"}"#,
+    );
+    assert_eq!(e.code(), "syntax");
+}
+
+#[test]
+fn language_fallback_is_nb_then_sv_then_en() {
+    use kompass_frameworks::Text;
+    let t = Text::new("Svensk", "English").with_nb("Norsk");
+    assert_eq!(t.get("nb"), "Norsk");
+    assert_eq!(t.get("no"), "Norsk");
+    assert_eq!(t.get("sv"), "Svensk");
+    assert_eq!(t.get("en-GB"), "English");
+    let no_nb = Text::new("Svensk", "English");
+    assert_eq!(no_nb.get("nb"), "Svensk");
+    let only_en = Text {
+        sv: String::new(),
+        en: "English".into(),
+        nb: None,
+    };
+    assert_eq!(only_en.get("nb"), "English");
+    assert_eq!(only_en.get("sv"), "English");
+    let blank_nb = Text::new("Svensk", "English").with_nb(" ");
+    assert_eq!(blank_nb.get("nb"), "Svensk");
+    // Languages without texts of their own read Swedish.
+    assert_eq!(t.get("fi"), "Svensk");
+}

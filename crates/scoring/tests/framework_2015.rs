@@ -12,6 +12,8 @@ use serde::Deserialize;
 struct Text {
     sv: String,
     en: String,
+    /// Norwegian bokmål; the built-in revision carries it for every text.
+    nb: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +59,11 @@ fn check_text(what: &str, t: &Text) {
     assert!(!t.en.trim().is_empty(), "{what}: empty en text");
     assert_eq!(t.sv.trim(), t.sv, "{what}: sv text has surrounding space");
     assert_eq!(t.en.trim(), t.en, "{what}: en text has surrounding space");
+    let nb =
+        t.nb.as_deref()
+            .unwrap_or_else(|| panic!("{what}: no nb text"));
+    assert!(!nb.trim().is_empty(), "{what}: empty nb text");
+    assert_eq!(nb.trim(), nb, "{what}: nb text has surrounding space");
 }
 
 fn points(what: &str, s: &str) -> Decimal {

@@ -64,14 +64,18 @@ pub async fn mark_in_use(st: &Assessment, name: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Only the languages the framework has: a missing `nb` is absent from the
+/// map, and readers fall back nb → sv → en (`kompass_frameworks::Text::get`).
 fn loc(t: &kompass_frameworks::Text) -> Option<pb::LocalizedText> {
-    Some(pb::LocalizedText {
-        translations: [
-            ("sv".to_string(), t.sv.clone()),
-            ("en".to_string(), t.en.clone()),
-        ]
-        .into(),
-    })
+    let mut translations: std::collections::HashMap<String, String> = [
+        ("sv".to_string(), t.sv.clone()),
+        ("en".to_string(), t.en.clone()),
+    ]
+    .into();
+    if let Some(nb) = &t.nb {
+        translations.insert("nb".to_string(), nb.clone());
+    }
+    Some(pb::LocalizedText { translations })
 }
 
 pub fn to_pb(
