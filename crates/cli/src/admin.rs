@@ -222,7 +222,6 @@ pub async fn tenant(cfg: &Config, conn: Conn, cmd: TenantCmd) -> anyhow::Result<
                     .list_tenants(c.req(pb::ListTenantsRequest {
                         page_size: 500,
                         page_token: token,
-                        show_deleted: all,
                     }))
                     .await
                     .map_err(status)?
