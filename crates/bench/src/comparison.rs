@@ -962,6 +962,23 @@ async fn phases(
     );
     let setup = setup(a, env, platform, running, fw).await?;
     let pools = platform.dbs.stats().max_pools;
+    // The analyst's role comes from the catalog, not from the token.
+    kompass_proto::tenancy::v1::user_service_client::UserServiceClient::new(
+        channel(running, ServiceKind::Tenancy).await?,
+    )
+    .create_user(authed(
+        &token("operator", &["operator"]),
+        tpb::CreateUserRequest {
+            user_id: "ana".into(),
+            user: Some(tpb::User {
+                email: "ana@example.se".into(),
+                display_name: "Ana".into(),
+                platform_roles: vec![tpb::PlatformRole::Analyst as i32],
+                ..Default::default()
+            }),
+        },
+    )?)
+    .await?;
     let analyst = token("ana", &["analyst"]);
     let mut client = ReportingServiceClient::new(channel(running, ServiceKind::Reporting).await?)
         .max_decoding_message_size(64 << 20);
@@ -1128,6 +1145,8 @@ async fn run(a: &ComparisonArgs, env: &Env, redis_prefix: &str) -> Result<Report
     cfg.database.max_connections = a.cap;
     cfg.database.pool_size = a.pool_size;
     cfg.auth.jwt_secret = Some(SECRET.into());
+    // Roles come from the catalog: `operator` is the first operator.
+    cfg.auth.bootstrap_operator = Some("operator".into());
     if !a.redis.is_empty() {
         cfg.redis.url = Some(a.redis.clone());
         cfg.redis.key_prefix = redis_prefix.into();

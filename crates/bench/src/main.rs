@@ -356,6 +356,8 @@ async fn run(a: &OnboardingArgs, env: &Env) -> Result<Report> {
     cfg.database.max_connections = a.cap;
     cfg.database.pool_size = a.pool_size;
     cfg.auth.jwt_secret = Some(SECRET.into());
+    // Roles come from the catalog: `operator` is the first operator.
+    cfg.auth.bootstrap_operator = Some("operator".into());
     let platform = Platform::open(cfg).await.context("opening the platform")?;
     let running = kompass_serve::start(&platform, &ServiceKind::ALL, |_| 0)
         .await

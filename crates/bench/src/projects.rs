@@ -250,6 +250,8 @@ async fn measure(a: &ProjectLoadArgs, env: &Env) -> Result<Measured> {
     cfg.database.url = Some(catalog_url);
     cfg.database.tenant_db_prefix = env.prefix.clone();
     cfg.auth.jwt_secret = Some(SECRET.into());
+    // Roles come from the catalog: `operator` is the first operator.
+    cfg.auth.bootstrap_operator = Some("operator".into());
     let platform = Platform::open(cfg).await?;
     let running = kompass_serve::start(&platform, &ServiceKind::ALL, |_| 0).await?;
     let res = async {

@@ -377,6 +377,8 @@ async fn run(a: &ScoringArgs, env: &Env) -> Result<Vec<Scenario>> {
     cfg.database.max_connections = 40;
     cfg.database.pool_size = 4;
     cfg.auth.jwt_secret = Some(SECRET.into());
+    // Roles come from the catalog: `operator` is the first operator.
+    cfg.auth.bootstrap_operator = Some("operator".into());
     let platform = Platform::open(cfg).await?;
     let running = kompass_serve::start(&platform, &ServiceKind::ALL, |_| 0).await?;
     let res = async {
