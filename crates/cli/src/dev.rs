@@ -88,6 +88,33 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         },
     )
     .await;
+    let (listener, console_addr) = crate::console::bind(&cfg).await?;
+    let dev = kompass_console::DevSignIn {
+        secret: secret.clone(),
+        issuer: cfg.auth.issuer.clone(),
+        audience: cfg.auth.audience.clone(),
+        users: USERS
+            .iter()
+            .map(|u| kompass_console::DevUser {
+                id: u.id.into(),
+                display_name: u.name.into(),
+                roles: u.roles.iter().map(|r| r.to_string()).collect(),
+                admin_of: u.admin_of.map(str::to_string),
+            })
+            .collect(),
+    };
+    let settings = crate::console::settings(&cfg, |k| running.url(k), Some(dev));
+    let (stop_console, stopped) = tokio::sync::oneshot::channel::<()>();
+    let console = tokio::spawn(crate::console::serve(listener, settings, async move {
+        let _ = stopped.await;
+    }));
+    // The console first: it is where a person starts.
+    println!(
+        "\nConsole: http://{console_addr}  (open it in a browser; sign in as a demo user with one click)"
+    );
+    if cfg.console.oidc_issuer.is_some() {
+        println!("         OpenID Connect is configured, so the development sign-in is off.");
+    }
     println!(
         "\nKompass is running (embedded: SQLite in {}, in-process cache and events)\n",
         cfg.database.data_dir.display()
@@ -124,10 +151,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         cfg.ports.tenancy
     );
     let mut running = running;
+    let mut console = console;
     tokio::select! {
         r = running.wait() => r?,
+        r = &mut console => r??,
         _ = tokio::signal::ctrl_c() => {}
     }
+    let _ = stop_console.send(());
     running.shutdown().await;
     Ok(())
 }

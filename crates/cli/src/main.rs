@@ -1,6 +1,7 @@
 //! `kompass`: one binary for every service and the operator's commands.
 
 mod admin;
+mod console;
 mod demo;
 mod dev;
 
@@ -37,7 +38,7 @@ enum Cmd {
     },
     /// Runs one service, as it is deployed.
     Serve {
-        /// tenancy, assessment, projects or reporting.
+        /// tenancy, assessment, projects, reporting or console.
         service: String,
     },
     /// Migrates the catalog and every tenant database.
@@ -83,10 +84,14 @@ async fn main() -> anyhow::Result<()> {
             let _t = kompass_telemetry::init(&cfg.telemetry, "dev")?;
             dev::run(cfg).await
         }
+        Cmd::Serve { service } if service == "console" => {
+            let _t = kompass_telemetry::init(&cfg.telemetry, "console")?;
+            console::run(cfg).await
+        }
         Cmd::Serve { service } => {
             let kind = ServiceKind::parse(&service).with_context(|| {
                 format!(
-                    "unknown service {service:?}: use tenancy, assessment, projects or reporting"
+                    "unknown service {service:?}: use tenancy, assessment, projects, reporting or console"
                 )
             })?;
             let _t = kompass_telemetry::init(&cfg.telemetry, kind.as_str())?;

@@ -70,6 +70,28 @@ pub struct Config {
     pub comparison: ComparisonConfig,
     /// Where services reach each other; default: the local ports.
     pub services: ServiceUrls,
+    pub console: ConsoleConfig,
+}
+
+/// The browser console (`kompass serve console`, and inside `kompass dev`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    pub port: u16,
+    /// OpenID Connect issuer; when set, development sign-in is refused.
+    pub oidc_issuer: Option<String>,
+    /// Secure session cookies; on whenever the console is served over HTTPS.
+    pub secure_cookies: bool,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            port: 8080,
+            oidc_issuer: None,
+            secure_cookies: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -190,6 +212,7 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             comparison: ComparisonConfig::default(),
             services: ServiceUrls::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -356,6 +379,21 @@ impl Config {
                     }
                 }
                 "KOMPASS_LOG" => self.telemetry.log = v.into(),
+                "KOMPASS_CONSOLE_PORT" => self.console.port = num("KOMPASS_CONSOLE_PORT", v)?,
+                "KOMPASS_OIDC_ISSUER" => self.console.oidc_issuer = some(v),
+                "KOMPASS_CONSOLE_SECURE_COOKIES" => {
+                    self.console.secure_cookies = match v {
+                        "true" | "1" => true,
+                        "false" | "0" | "" => false,
+                        _ => {
+                            return Err(ConfigError::Env {
+                                var: "KOMPASS_CONSOLE_SECURE_COOKIES",
+                                value: v.into(),
+                                reason: "expected true or false".into(),
+                            });
+                        }
+                    }
+                }
                 "KOMPASS_TENANCY_URL" => self.services.tenancy = some(v),
                 "KOMPASS_ASSESSMENT_URL" => self.services.assessment = some(v),
                 "KOMPASS_PROJECTS_URL" => self.services.projects = some(v),
@@ -420,8 +458,10 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.database.pool_size, 3);
         assert_eq!(cfg.ports.tenancy, 50051);
+        assert_eq!(cfg.console.port, 8080);
         let env = BTreeMap::from([
             ("KOMPASS_DB_POOL_SIZE".to_string(), "4".to_string()),
+            ("KOMPASS_CONSOLE_PORT".to_string(), "8181".to_string()),
             (
                 "KOMPASS_DATABASE_SERVERS".to_string(),
                 "b=postgres://h2/x, c=postgres://h3/y".to_string(),
@@ -430,6 +470,7 @@ mod tests {
         cfg.apply_env(&env).unwrap();
         assert_eq!(cfg.database.pool_size, 4);
         assert_eq!(cfg.database.max_connections, 10);
+        assert_eq!(cfg.console.port, 8181);
         assert_eq!(cfg.database.servers.len(), 2);
         assert_eq!(
             cfg.service_url(ServiceKind::Assessment),
