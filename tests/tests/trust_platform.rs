@@ -535,15 +535,16 @@ async fn small_comparison_groups_show_their_count_and_no_figures() {
     );
     assert!(!format!("{dk:?}").contains("Hemmelig"));
     // All six: one unnamed among five named would follow from the mean and
-    // the named totals, so the figures are withheld too.
+    // the named totals, so the figures cover the five named only.
     let all = rep
         .get_national_comparison(sv(authed(&anna, req(""))))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(all.tenant_count, 6);
-    assert!(figures_gone(&all), "{all:?}");
-    assert!(all.suppressed_reason.contains("namnges"));
+    assert_eq!(all.tenant_count, 5);
+    assert_eq!(all.unnamed_excluded, 1);
+    assert!(!all.suppressed, "{all:?}");
+    assert_eq!(all.total.as_ref().unwrap().count, 5);
     // Ranks among the named only, without the gap the unnamed would leave.
     let ranks: Vec<(i32, String)> = all
         .ranking
@@ -566,8 +567,11 @@ async fn small_comparison_groups_show_their_count_and_no_figures() {
     assert!(!se.suppressed && se.suppressed_reason.is_empty());
     assert_eq!(se.total.as_ref().unwrap().count, 5);
     assert_eq!(se.areas.len(), 8);
+    // Without the unnamed one, the whole group's figures are the named five's.
+    assert_eq!(all.total, se.total);
+    assert_eq!(all.histograms, se.histograms);
     // The report's averages and the radar's follow the revision's group
-    // (all six): withheld, with the reason.
+    // (the five named): shown, equal to theirs.
     let r = rep
         .get_evaluation_report(authed(
             &anna,
@@ -579,10 +583,9 @@ async fn small_comparison_groups_show_their_count_and_no_figures() {
         .await
         .unwrap()
         .into_inner();
-    assert!(r.average_suppressed);
-    assert!(r.average_total.is_empty());
-    assert!(r.areas.iter().all(|a| a.average_points.is_empty()));
-    assert!(r.average_suppressed_reason.contains("not agreed"));
+    assert!(!r.average_suppressed);
+    assert!(!r.average_total.is_empty());
+    assert!(r.areas.iter().all(|a| !a.average_points.is_empty()));
     let radar = rep
         .get_radar_profile(authed(
             &anna,
@@ -594,7 +597,7 @@ async fn small_comparison_groups_show_their_count_and_no_figures() {
         .await
         .unwrap()
         .into_inner();
-    assert!(radar.axes.iter().all(|a| a.average_percent.is_empty()));
+    assert!(radar.axes.iter().all(|a| !a.average_percent.is_empty()));
     env.cleanup().await;
 }
 

@@ -155,6 +155,7 @@ pub fn compute(version: &str, rows: Vec<EvalRow>) -> pb::NationalComparison {
         suppressed: false,
         suppressed_reason: String::new(),
         min_group: 0,
+        unnamed_excluded: 0,
     }
 }
 
@@ -163,8 +164,10 @@ pub fn compute(version: &str, rows: Vec<EvalRow>) -> pb::NationalComparison {
 /// themselves, and withholds every figure when the group is too small to
 /// hide a municipality that is not named (`min_group` in total, or between
 /// 1 and `min_group` − 1 unnamed ones, whose figures would follow from the
-/// named ones' published totals). Applied on every answer, after the cache,
-/// so consent changes and the threshold act at once.
+/// named ones' published totals; the service recomputes such a group over
+/// the named only before calling this, so that case here is a safety net).
+/// Applied on every answer, after the cache, so consent changes and the
+/// threshold act at once.
 pub fn protect(
     c: &mut pb::NationalComparison,
     named: &BTreeMap<String, String>,

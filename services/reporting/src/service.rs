@@ -106,6 +106,26 @@ impl Reporting {
     pub async fn comparison(&self, f: &Filter, en: bool) -> Result<pb::NationalComparison, Error> {
         let mut c = self.computed_comparison(f).await?;
         let named = self.named_tenants().await?;
+        let unnamed = c
+            .ranking
+            .iter()
+            .filter(|e| !named.contains_key(e.tenant.trim_start_matches("tenants/")))
+            .count();
+        let min = self.min_group.max(1) as usize;
+        let named_count = (c.tenant_count as usize).saturating_sub(unnamed);
+        if unnamed > 0 && unnamed < min && named_count >= min {
+            // A few unnamed ones would follow from the figures and the named
+            // totals: compute over the named only rather than withhold the
+            // whole group (a national view with three unnamed still shows).
+            // A group whose named part is itself too small stays withheld.
+            let rows = store::evaluations(&self.db, f)
+                .await?
+                .into_iter()
+                .filter(|r| named.contains_key(&r.tenant_id))
+                .collect();
+            c = comparison::compute(&f.framework_version, rows);
+            c.unnamed_excluded = unnamed as i32;
+        }
         comparison::protect(&mut c, &named, self.min_group, en);
         Ok(c)
     }
