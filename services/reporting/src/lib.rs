@@ -19,6 +19,7 @@
 mod cache;
 mod comparison;
 mod export;
+pub mod metrics;
 mod pdf;
 mod portfolio;
 mod radar;
@@ -67,6 +68,7 @@ pub struct Reporting {
     pub catalog: Catalog,
     pub bus: Bus,
     cache: Arc<cache::Cache>,
+    counters: Arc<metrics::Counters>,
 }
 
 impl Reporting {
@@ -90,7 +92,13 @@ impl Reporting {
             catalog,
             bus,
             cache: Arc::new(cache),
+            counters: Arc::default(),
         }
+    }
+
+    /// Publications this consumer refused so far, by reason.
+    pub fn rejected_publications(&self) -> metrics::RejectedPublications {
+        self.counters.snapshot()
     }
 
     /// Applies one event to the read model and drops cached comparisons.
@@ -107,6 +115,18 @@ impl Reporting {
         }
         match store::apply(&self.db, &self.catalog, event_id, topic, payload).await {
             Ok(store::Applied::Ignored) => true,
+            Ok(store::Applied::Rejected { evaluation, why }) => {
+                // Refused for good: acknowledged so it does not block the
+                // stream, counted and logged for whoever watches the seals.
+                self.counters.rejected(&why);
+                tracing::error!(
+                    event_id,
+                    evaluation = %evaluation,
+                    reason = why.reason(),
+                    "reporting: publication refused: {why}"
+                );
+                true
+            }
             Ok(applied) => {
                 if applied == store::Applied::Stored {
                     tracing::info!(event_id, "reporting: publication stored");
