@@ -30,7 +30,7 @@ use tonic::{Request, Response, Status};
 use crate::Assessment;
 use crate::access::{self, Eval};
 use crate::audit::{self, Subject};
-use crate::entity::{narrative, opportunity};
+use crate::entity::{evaluation, narrative, opportunity};
 use crate::util::{self, check_etag, json_list, required_mask, ts, unknown_field};
 use crate::write::Write;
 
@@ -499,7 +499,8 @@ fn negative_position() -> Error {
 impl Narratives {
     /// Fills `previous` and `previous_improvement_opportunities` from the
     /// evaluation's previous one, if any.
-    /// Only for a caller who has access to the previous evaluation itself.
+    /// A published previous evaluation is public reference; an unpublished
+    /// one only for a caller who has access to it.
     async fn fill_previous(
         &self,
         c: &Caller,
@@ -509,9 +510,14 @@ impl Narratives {
         let Some(prev) = &eval.row.previous_evaluation else {
             return Ok(());
         };
-        if access::related(&self.0, c, &eval.tenant, &*eval.db, prev)
+        let published = evaluation::Entity::find_by_id(prev.as_str())
+            .one(&*eval.db)
             .await?
-            .is_none()
+            .is_some_and(|r| r.seal_digest.is_some());
+        if !published
+            && access::related(&self.0, c, &eval.tenant, &*eval.db, prev)
+                .await?
+                .is_none()
         {
             return Ok(());
         }

@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status};
 use crate::Assessment;
 use crate::access::{self, Eval, State};
 use crate::audit::Subject;
-use crate::entity::{agreed_score, assignment, evidence, score};
+use crate::entity::{agreed_score, assignment, evaluation, evidence, score};
 use crate::frameworks;
 use crate::util::{self, centi, from_centi, points_str, ts};
 use crate::write::Write;
@@ -131,14 +131,25 @@ async fn previous_agreed(
     let Some(prev) = &ev.row.previous_evaluation else {
         return Ok(BTreeMap::new());
     };
-    match access::related(st, c, &ev.tenant, &*ev.db, prev).await? {
-        Some((role, row)) if access::may_read_agreed(role, &row) => Ok(agreed(&*ev.db, prev)
-            .await?
-            .into_iter()
-            .filter_map(|(q, a)| a.points_centi.map(|p| (q, p)))
-            .collect()),
-        _ => Ok(BTreeMap::new()),
+    // Published: public reference for whoever reads this evaluation. Not
+    // yet: only for those who read the previous one's consensus themselves.
+    let published = evaluation::Entity::find_by_id(prev.as_str())
+        .one(&*ev.db)
+        .await?
+        .is_some_and(|r| r.seal_digest.is_some());
+    let readable = published
+        || match access::related(st, c, &ev.tenant, &*ev.db, prev).await? {
+            Some((role, row)) => access::may_read_agreed(role, &row),
+            None => false,
+        };
+    if !readable {
+        return Ok(BTreeMap::new());
     }
+    Ok(agreed(&*ev.db, prev)
+        .await?
+        .into_iter()
+        .filter_map(|(q, a)| a.points_centi.map(|p| (q, p)))
+        .collect())
 }
 
 fn score_pb(
