@@ -533,3 +533,108 @@ impl Drop for TempRedis {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// The platform on its embedded default, as `kompass dev` runs it: SQLite
+/// files (catalog, read model, one per tenant) in a temporary directory and
+/// the in-process event bus; every service on `127.0.0.1:0`. For the tests
+/// of behaviour that differs on SQLite.
+pub struct EmbeddedEnv {
+    pub platform: Platform,
+    pub running: Option<Running>,
+    pub dir: std::path::PathBuf,
+}
+
+impl EmbeddedEnv {
+    pub async fn start() -> EmbeddedEnv {
+        let dir = std::env::temp_dir().join(format!("kompass-embedded-{}", uniq()));
+        let mut cfg = Config::default();
+        cfg.database.data_dir = dir.clone();
+        cfg.auth.jwt_secret = Some(SECRET.into());
+        let platform = Platform::open(cfg).await.unwrap();
+        let running = kompass_serve::start(&platform, &ServiceKind::ALL, |_| 0)
+            .await
+            .unwrap();
+        EmbeddedEnv {
+            platform,
+            running: Some(running),
+            dir,
+        }
+    }
+
+    pub async fn channel(&self, k: ServiceKind) -> Channel {
+        Channel::from_shared(self.running.as_ref().unwrap().url(k))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    pub fn token(&self, sub: &str, roles: &[&str]) -> String {
+        mint_hs256(
+            SECRET,
+            &Claims::new("kompass", "kompass", sub, roles, Duration::from_secs(600)),
+        )
+    }
+
+    /// Onboards a Swedish tenant as the operator; `named`: public results.
+    pub async fn onboard(&self, id: &str, named: bool) {
+        let mut req = new_tenant(id);
+        req.tenant.as_mut().unwrap().named_in_comparisons = named;
+        TenantServiceClient::new(self.channel(ServiceKind::Tenancy).await)
+            .create_tenant(authed(&self.token("operator", &["operator"]), req))
+            .await
+            .unwrap();
+    }
+
+    /// Creates a user with platform roles and, if `tenant` is given, a
+    /// membership there.
+    pub async fn user(
+        &self,
+        id: &str,
+        roles: &[tpb::PlatformRole],
+        tenant: Option<(&str, tpb::TenantRole)>,
+    ) {
+        let op = self.token("operator", &["operator"]);
+        let mut users = UserServiceClient::new(self.channel(ServiceKind::Tenancy).await);
+        users
+            .create_user(authed(
+                &op,
+                tpb::CreateUserRequest {
+                    user_id: id.into(),
+                    user: Some(tpb::User {
+                        email: format!("{id}@example.se"),
+                        display_name: format!("{id} (test)"),
+                        platform_roles: roles.iter().map(|r| *r as i32).collect(),
+                        ..Default::default()
+                    }),
+                },
+            ))
+            .await
+            .unwrap();
+        if let Some((t, role)) = tenant {
+            users
+                .create_membership(authed(
+                    &op,
+                    tpb::CreateMembershipRequest {
+                        parent: format!("tenants/{t}"),
+                        membership: Some(tpb::Membership {
+                            user: format!("users/{id}"),
+                            role: role as i32,
+                            ..Default::default()
+                        }),
+                    },
+                ))
+                .await
+                .unwrap();
+        }
+    }
+
+    pub async fn cleanup(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+        self.platform.dbs.close_all().await;
+        self.platform.catalog.db().clone().close().await.ok();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -745,12 +745,14 @@ async fn historic_import_self_assessment_comparison_and_next_cycle() {
     let anna = f.env.token("anna", &[]);
     let qs = questions(&f.env).await;
 
-    // Historic import: bad CSV names the fault and stores nothing.
+    // Historic import (an external result: the operator puts it on record):
+    // bad CSV names the fault and stores nothing.
+    let op = f.op.clone();
     let mut broken = historic_csv(&qs, 60);
     broken = broken.replace("1.2,12.00", "1.2,12.005");
     let err =
         f.ev.import_evaluation(authed(
-            &anna,
+            &op,
             apb::ImportEvaluationRequest {
                 parent: "tenants/ostra".into(),
                 title: "Kommunkompassen 2017".into(),
@@ -758,6 +760,7 @@ async fn historic_import_self_assessment_comparison_and_next_cycle() {
                 evaluation_date: "2017-05-10".into(),
                 evaluator_names: vec!["Karin Lund".into(), "Jonas Berg".into()],
                 csv: broken.into_bytes(),
+                source: "Kommunkompassen 2017, Östra kommun (SKR)".into(),
                 ..Default::default()
             },
         ))
@@ -777,7 +780,8 @@ async fn historic_import_self_assessment_comparison_and_next_cycle() {
         .unwrap()
         .into_inner();
     assert_eq!(before.evaluations.len(), 1);
-    // A member may not import; the admin may.
+    // A member may not import; the admin may not import an external
+    // result either; the operator may.
     f.env.member("maja", "ostra", tpb::TenantRole::Member).await;
     let maja = f.env.token("maja", &[]);
     let req = apb::ImportEvaluationRequest {
@@ -787,6 +791,7 @@ async fn historic_import_self_assessment_comparison_and_next_cycle() {
         evaluation_date: "2017-05-10".into(),
         evaluator_names: vec!["Karin Lund".into(), "Jonas Berg".into()],
         csv: historic_csv(&qs, 60).into_bytes(),
+        source: "Kommunkompassen 2017, Östra kommun (SKR)".into(),
         ..Default::default()
     };
     assert_eq!(
@@ -796,8 +801,15 @@ async fn historic_import_self_assessment_comparison_and_next_cycle() {
             .code(),
         Code::PermissionDenied
     );
+    assert_eq!(
+        f.ev.import_evaluation(authed(&anna, req.clone()))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
     let old =
-        f.ev.import_evaluation(authed(&anna, req))
+        f.ev.import_evaluation(authed(&op, req))
             .await
             .unwrap()
             .into_inner();

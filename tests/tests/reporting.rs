@@ -89,6 +89,7 @@ async fn import(
             evaluation_date: date.into(),
             evaluator_names: vec!["Karin Lund".into()],
             csv: csv(points).into_bytes(),
+            source: format!("Kommunkompassen {}, rapport från SKR", &date[..4]),
             ..Default::default()
         },
     ))
@@ -434,40 +435,37 @@ async fn national_comparison_over_30_tenants_matches_independent_figures() {
 
 fn texts_event(tenant: &str, display: &str, id: &str, text: &str) -> apb::EvaluationPublishedEvent {
     let qs = questions();
+    let content = apb::PublishedContent {
+        tenant: format!("tenants/{tenant}"),
+        tenant_display_name: display.into(),
+        evaluation: format!("tenants/{tenant}/evaluations/{id}"),
+        title: "Kommunkompassen 2019".into(),
+        kind: apb::EvaluationKind::External as i32,
+        framework_version: FW.into(),
+        evaluation_date: "2019-01-01".into(),
+        questions: qs
+            .iter()
+            .map(|(a, q, max)| apb::PublishedQuestion {
+                question: q.clone(),
+                area: a.clone(),
+                points: format!("{max}.00"),
+                max_points: max.to_string(),
+            })
+            .collect(),
+        areas: vec![apb::PublishedArea {
+            area: "1".into(),
+            general_text: text.into(),
+            heading_texts: vec![],
+            strengths: vec!["The municipality runs citizen panels in every district".into()],
+            improvement_opportunities: vec![],
+        }],
+        ..Default::default()
+    };
+    // A real seal: the read model checks every event's digest.
     apb::EvaluationPublishedEvent {
         event_id: String::new(),
-        content: Some(apb::PublishedContent {
-            tenant: format!("tenants/{tenant}"),
-            tenant_display_name: display.into(),
-            evaluation: format!("tenants/{tenant}/evaluations/{id}"),
-            title: "Kommunkompassen 2019".into(),
-            kind: apb::EvaluationKind::External as i32,
-            framework_version: FW.into(),
-            evaluation_date: "2019-01-01".into(),
-            questions: qs
-                .iter()
-                .map(|(a, q, max)| apb::PublishedQuestion {
-                    question: q.clone(),
-                    area: a.clone(),
-                    points: format!("{max}.00"),
-                    max_points: max.to_string(),
-                })
-                .collect(),
-            areas: vec![apb::PublishedArea {
-                area: "1".into(),
-                general_text: text.into(),
-                heading_texts: vec![],
-                strengths: vec!["The municipality runs citizen panels in every district".into()],
-                improvement_opportunities: vec![],
-            }],
-            ..Default::default()
-        }),
-        seal: Some(apb::Seal {
-            algorithm: "SHA-256".into(),
-            digest: format!("{:0>64}", id),
-            canonicalization: "kompass-canonical-json-v1".into(),
-            seal_time: None,
-        }),
+        seal: Some(kompass_seal::seal_of(&content, None)),
+        content: Some(content),
     }
 }
 

@@ -37,7 +37,6 @@ use sea_orm::{
     ActiveValue::Set, ConnectionTrait, Database, DbBackend, EntityTrait, Statement,
     TransactionTrait, Value,
 };
-use sha2::{Digest, Sha256};
 use tonic::transport::Channel;
 
 use crate::{
@@ -325,24 +324,21 @@ fn content(fw: &Framework, e: &EvalSpec) -> apb::PublishedContent {
             .collect(),
         areas,
         totals: None,
+        import_record: None,
     }
 }
 
 /// Canonical JSON, its SHA-256 and the event, as a publication makes them.
 fn publication(fw: &Framework, e: &EvalSpec) -> (String, String, Vec<u8>) {
     let c = content(fw, e);
-    let canonical = kompass_assessment::canonical_json(&c);
-    let digest: String = Sha256::digest(canonical.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let (canonical, digest) = kompass_seal::seal(&c);
     let ev = apb::EvaluationPublishedEvent {
         event_id: String::new(),
         content: Some(c),
         seal: Some(apb::Seal {
             algorithm: "SHA-256".into(),
             digest: digest.clone(),
-            canonicalization: "kompass-canonical-json-v1".into(),
+            canonicalization: kompass_seal::CURRENT.into(),
             seal_time: Some(prost_types::Timestamp {
                 seconds: e.publish_time.timestamp(),
                 nanos: 0,
@@ -495,8 +491,8 @@ async fn setup(
                     "INSERT INTO evaluations (id, title, kind, framework_version, state, version, \
                      created_by, created_at, updated_at, previous_evaluation, evaluation_date, \
                      imported, imported_evaluator_names, publish_time, seal_digest, seal_time, \
-                     published_content) VALUES ($1, $2, 'external', $3, 'published', 6, 'eva', \
-                     $4, $5, $6, $7, false, '[]', $5, $8, $5, $9)",
+                     published_content, seal_canonicalization) VALUES ($1, $2, 'external', $3, \
+                     'published', 6, 'eva', $4, $5, $6, $7, false, '[]', $5, $8, $5, $9, $10)",
                     [
                         e.id.clone().into(),
                         format!("Kommunkompassen {}", &e.date[..4]).into(),
@@ -507,6 +503,7 @@ async fn setup(
                         e.date.clone().into(),
                         digest.into(),
                         canonical.into(),
+                        kompass_seal::CURRENT.into(),
                     ],
                 ))
                 .await?;

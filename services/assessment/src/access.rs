@@ -3,7 +3,7 @@
 use kompass_auth::{Caller, PlatformRole, TenantRole};
 use kompass_core::{Error, Msg, TenantId, UserId, names};
 use kompass_tenant_db::TenantDb;
-use sea_orm::EntityTrait;
+use sea_orm::{ConnectionTrait, EntityTrait};
 
 use crate::Assessment;
 use crate::entity::{assignment, evaluation};
@@ -65,6 +65,51 @@ impl State {
     pub fn label(self) -> String {
         self.as_str().to_uppercase()
     }
+
+    /// Published or archived: nothing changes any more. (Archived is not
+    /// necessarily published: see [`Eval::is_published`].)
+    pub fn is_final(self) -> bool {
+        matches!(self, State::Published | State::Archived)
+    }
+
+    /// FAILED_PRECONDITION naming the state unless it is one of `allowed`.
+    pub fn require(self, allowed: &[State], action_en: &str, action_sv: &str) -> Result<(), Error> {
+        if allowed.contains(&self) {
+            return Ok(());
+        }
+        let want = allowed
+            .iter()
+            .map(|a| a.label())
+            .collect::<Vec<_>>()
+            .join(" or ");
+        Err(Error::FailedPrecondition(Msg::new(
+            format!(
+                "evaluation is {}: {action_en} needs it to be {want}",
+                self.label()
+            ),
+            format!(
+                "utvärderingen är {}: {action_sv} kräver {want}",
+                self.label()
+            ),
+        )))
+    }
+
+    /// Published or archived: locked, no more writes.
+    pub fn require_open(self) -> Result<(), Error> {
+        if self.is_final() {
+            return Err(Error::FailedPrecondition(Msg::new(
+                format!(
+                    "evaluation is {}: it is locked and can no longer be changed",
+                    self.label()
+                ),
+                format!(
+                    "utvärderingen är {}: den är låst och kan inte längre ändras",
+                    self.label()
+                ),
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// An evaluation opened for one request.
@@ -86,47 +131,37 @@ impl Eval {
     pub fn is_external(&self) -> bool {
         self.row.kind == "external"
     }
+    /// Sealed and published (possibly archived since): its agreed scores and
+    /// texts are public. An evaluation archived without publication is not.
+    pub fn is_published(&self) -> bool {
+        self.row.seal_digest.is_some()
+    }
 
-    /// FAILED_PRECONDITION naming the current state unless it is one of `allowed`.
+    /// On the evaluation's own team (see [`on_team`]).
+    pub fn on_team(&self) -> bool {
+        on_team(self.role, &self.row)
+    }
+
+    /// Reads agreed scores (see [`may_read_agreed`]).
+    pub fn may_read_agreed(&self) -> bool {
+        may_read_agreed(self.role, &self.row)
+    }
+
+    /// FAILED_PRECONDITION naming the current state unless it is one of
+    /// `allowed`. A fast check on the row as read; writes check again under
+    /// the lock ([`crate::write::Write`]).
     pub fn require_state(
         &self,
         allowed: &[State],
         action_en: &str,
         action_sv: &str,
     ) -> Result<(), Error> {
-        let s = self.state();
-        if allowed.contains(&s) {
-            return Ok(());
-        }
-        let want = allowed
-            .iter()
-            .map(|a| a.label())
-            .collect::<Vec<_>>()
-            .join(" or ");
-        Err(Error::FailedPrecondition(Msg::new(
-            format!(
-                "evaluation is {}: {action_en} needs it to be {want}",
-                s.label()
-            ),
-            format!("utvärderingen är {}: {action_sv} kräver {want}", s.label()),
-        )))
+        self.state().require(allowed, action_en, action_sv)
     }
 
     /// Writes are refused once published or archived.
     pub fn require_open(&self) -> Result<(), Error> {
-        match self.state() {
-            State::Published | State::Archived => Err(Error::FailedPrecondition(Msg::new(
-                format!(
-                    "evaluation is {}: it is locked and can no longer be changed",
-                    self.state().label()
-                ),
-                format!(
-                    "utvärderingen är {}: den är låst och kan inte längre ändras",
-                    self.state().label()
-                ),
-            ))),
-            _ => Ok(()),
-        }
+        self.state().require_open()
     }
 
     pub fn require(&self, ok: bool, en: &str, sv: &str) -> Result<(), Error> {
@@ -160,6 +195,47 @@ impl Eval {
     pub fn may_write_texts(&self) -> bool {
         self.may_score() || self.role == Role::Operator
     }
+}
+
+/// On the evaluation's own team: the assigned evaluators and operators of an
+/// external evaluation, the municipality's users on a self-assessment. They
+/// read individual scores and the consensus spread, in every state.
+pub fn on_team(role: Role, row: &evaluation::Model) -> bool {
+    role == Role::Operator
+        || if row.kind == "external" {
+            role.is_evaluator()
+        } else {
+            role.is_tenant()
+        }
+}
+
+/// Who reads agreed scores (points and comments), totals of them and
+/// comparisons on them: the team always, everyone admitted once the
+/// evaluation is published (sealed; archiving afterwards changes nothing,
+/// archiving an unpublished one publishes nothing).
+pub fn may_read_agreed(role: Role, row: &evaluation::Model) -> bool {
+    on_team(role, row) || row.seal_digest.is_some()
+}
+
+/// The caller's standing towards another evaluation of the same tenant (the
+/// previous one of a next cycle): its role and row, or `None` if the caller
+/// has no access to it or it does not exist.
+pub async fn related(
+    st: &Assessment,
+    caller: &Caller,
+    tenant: &TenantId,
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<(Role, evaluation::Model)>, Error> {
+    let role = match role_for(st, caller, tenant, id).await {
+        Ok(r) => r,
+        Err(Error::PermissionDenied(_) | Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(evaluation::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(|row| (role, row)))
 }
 
 /// The caller's role towards an evaluation of `tenant`, decided before the

@@ -3,6 +3,7 @@
 use chrono::Utc;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 
+use crate::access::Eval;
 use crate::entity::audit_event;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,42 @@ impl Subject {
             Subject::InformationRequest => "information_request",
         }
     }
+}
+
+impl Subject {
+    pub const ALL: [Subject; 8] = [
+        Subject::Score,
+        Subject::AgreedScore,
+        Subject::Narrative,
+        Subject::ImprovementOpportunity,
+        Subject::Assignment,
+        Subject::State,
+        Subject::Evidence,
+        Subject::InformationRequest,
+    ];
+}
+
+/// The subjects of the audit trail `ev`'s caller reads (the table on
+/// `AuditEvent` in the proto). The team (operators and assigned evaluators
+/// of an external evaluation, the municipality on a self-assessment) reads
+/// everything. The municipality of an external evaluation never reads
+/// individual scores, and reads agreed scores once the evaluation is
+/// published; the rest it reads through the resources' own RPCs anyway.
+pub fn readable(ev: &Eval) -> Vec<Subject> {
+    Subject::ALL
+        .into_iter()
+        .filter(|s| match s {
+            Subject::Score => ev.on_team(),
+            Subject::AgreedScore => ev.may_read_agreed(),
+            _ => true,
+        })
+        .collect()
+}
+
+/// Whether the caller reads the free-text reason of `subject`'s events: a
+/// state change's reason is the evaluator team's note until publication.
+pub fn reason_readable(ev: &Eval, subject: &str) -> bool {
+    subject != Subject::State.as_str() || ev.on_team() || ev.is_published()
 }
 
 /// Appends one event inside the caller's transaction, so the change and its

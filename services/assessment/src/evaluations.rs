@@ -13,7 +13,7 @@ use kompass_proto::assessment::v1::{self as pb, evaluation_service_server::Evalu
 use prost::Message;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect,
 };
 use serde_json::json;
 use tonic::{Request, Response, Status};
@@ -21,8 +21,8 @@ use tonic::{Request, Response, Status};
 use crate::access::{self, Eval, Role, State};
 use crate::audit::{self, Subject};
 use crate::entity::{agreed_score, assignment, audit_event, evaluation, evidence};
-use crate::publication::{self, CANONICALIZATION};
 use crate::util::{self, centi, ts};
+use crate::write::Write;
 use crate::{Assessment, frameworks, narratives, scoring};
 
 pub struct Evaluations(pub Assessment);
@@ -92,12 +92,45 @@ pub fn to_pb(tenant: &TenantId, m: &evaluation::Model) -> pb::Evaluation {
         imported_evaluator_names: util::json_list(&m.imported_evaluator_names),
         publish_time: m.publish_time.map(ts),
         seal: m.seal_digest.as_ref().map(|d| pb::Seal {
-            algorithm: "SHA-256".into(),
+            algorithm: kompass_seal::ALGORITHM.into(),
             digest: d.clone(),
-            canonicalization: CANONICALIZATION.into(),
+            canonicalization: canonicalization(m).into(),
             seal_time: m.seal_time.map(ts),
         }),
+        import_record: import_record(m),
     }
+}
+
+/// The canonical form `m`'s seal was made with (rows sealed before the
+/// form was recorded used v1).
+fn canonicalization(m: &evaluation::Model) -> &str {
+    m.seal_canonicalization
+        .as_deref()
+        .unwrap_or(kompass_seal::V1)
+}
+
+fn import_role_pb(s: &str) -> pb::import_record::Role {
+    match s {
+        "operator" => pb::import_record::Role::Operator,
+        "tenant_admin" => pb::import_record::Role::TenantAdmin,
+        _ => pb::import_record::Role::Unspecified,
+    }
+}
+
+/// Who imported `m`, when and from where; `None` unless imported through
+/// ImportEvaluation with provenance.
+fn import_record(m: &evaluation::Model) -> Option<pb::ImportRecord> {
+    let by = m.imported_by.as_ref()?;
+    Some(pb::ImportRecord {
+        imported_by: format!("users/{by}"),
+        imported_by_display_name: m.imported_by_name.clone().unwrap_or_default(),
+        role: import_role_pb(m.import_role.as_deref().unwrap_or_default()) as i32,
+        import_time: m.import_time.map(|t| prost_types::Timestamp {
+            seconds: t.timestamp(),
+            nanos: 0,
+        }),
+        source: m.import_source.clone().unwrap_or_default(),
+    })
 }
 
 /// The lifecycle: one step forward at a time, one step back before
@@ -120,53 +153,25 @@ pub fn transition_allowed(from: State, to: State, self_assessment: bool) -> bool
         || (to == Archived && from != Archived)
 }
 
-/// Bumps the evaluation's version if it is still `expected`; ABORTED otherwise.
-async fn bump(
-    tx: &impl ConnectionTrait,
-    ev: &Eval,
-    expected: &str,
-    set: Vec<(evaluation::Column, sea_orm::Value)>,
-) -> Result<(), Error> {
-    util::check_etag(expected, ev.row.version, "the evaluation")?;
-    let mut q = evaluation::Entity::update_many()
-        .col_expr(evaluation::Column::Version, (ev.row.version + 1).into())
-        .col_expr(evaluation::Column::UpdatedAt, Utc::now().into());
-    for (c, v) in set {
-        q = q.col_expr(c, sea_orm::sea_query::Expr::val(v));
-    }
-    let res = q
-        .filter(evaluation::Column::Id.eq(ev.row.id.as_str()))
-        .filter(evaluation::Column::Version.eq(ev.row.version))
-        .exec(tx)
-        .await?;
-    if res.rows_affected == 0 {
-        return util::check_etag(expected, ev.row.version + 1, "the evaluation");
-    }
-    Ok(())
-}
-
-async fn reload(ev: &Eval) -> Result<evaluation::Model, Error> {
-    evaluation::Entity::find_by_id(ev.row.id.as_str())
-        .one(&*ev.db)
-        .await?
-        .ok_or_else(|| Error::internal("evaluation vanished"))
-}
-
 fn state_change(from: State, to: State) -> (serde_json::Value, serde_json::Value) {
     (json!({"state": from.label()}), json!({"state": to.label()}))
 }
 
-/// Builds the content a publication seals.
+/// Builds the content a publication seals, reading the evaluation's data
+/// through `tx`: inside the publishing write, under the evaluation lock, so
+/// nothing changes between what is read and what is sealed.
 async fn published_content(
     st: &Assessment,
+    tx: &impl ConnectionTrait,
     ev: &Eval,
+    row: &evaluation::Model,
     fw: &Framework,
     points: &BTreeMap<String, i64>,
     publish_time: chrono::DateTime<Utc>,
 ) -> Result<pb::PublishedContent, Error> {
     let tenant = st.dir.catalog.require_tenant(&ev.tenant).await?;
-    let evaluators: Vec<pb::PublishedEvaluator> = if ev.row.imported {
-        util::json_list(&ev.row.imported_evaluator_names)
+    let evaluators: Vec<pb::PublishedEvaluator> = if row.imported {
+        util::json_list(&row.imported_evaluator_names)
             .into_iter()
             .map(|n| pb::PublishedEvaluator {
                 user: String::new(),
@@ -177,7 +182,7 @@ async fn published_content(
     } else {
         let mut v: Vec<_> = assignment::Entity::find()
             .filter(assignment::Column::TenantId.eq(ev.tenant.as_str()))
-            .filter(assignment::Column::EvaluationId.eq(ev.row.id.as_str()))
+            .filter(assignment::Column::EvaluationId.eq(row.id.as_str()))
             .all(&st.platform)
             .await?;
         v.sort_by(|a, b| (a.role != "lead", &a.user_id).cmp(&(b.role != "lead", &b.user_id)));
@@ -194,25 +199,25 @@ async fn published_content(
             .collect()
     };
     let interviews = evidence::Entity::find()
-        .filter(evidence::Column::EvaluationId.eq(ev.row.id.as_str()))
+        .filter(evidence::Column::EvaluationId.eq(row.id.as_str()))
         .filter(evidence::Column::Kind.eq("interview"))
-        .count(&*ev.db)
+        .count(tx)
         .await? as i32;
     let name = ev.name();
-    let areas = narratives::area_texts(&*ev.db, &ev.row.id, fw).await?;
+    let areas = narratives::area_texts(tx, &row.id, fw).await?;
     Ok(pb::PublishedContent {
         tenant: format!("tenants/{}", ev.tenant),
         tenant_display_name: tenant.display_name,
         evaluation: name.clone(),
-        title: ev.row.title.clone(),
-        kind: kind_pb(&ev.row.kind) as i32,
-        framework_version: ev.row.framework_version.clone(),
-        evaluation_date: ev.row.evaluation_date.clone().unwrap_or_default(),
+        title: row.title.clone(),
+        kind: kind_pb(&row.kind) as i32,
+        framework_version: row.framework_version.clone(),
+        evaluation_date: row.evaluation_date.clone().unwrap_or_default(),
         publish_time: Some(prost_types::Timestamp {
             seconds: publish_time.timestamp(),
             nanos: 0,
         }),
-        imported: ev.row.imported,
+        imported: row.imported,
         evaluators,
         interview_count: interviews,
         questions: fw
@@ -252,38 +257,42 @@ async fn published_content(
             })
             .collect(),
         totals: Some(scoring::totals(&name, fw, points)),
+        import_record: import_record(row),
     })
 }
 
-/// Seals and stores the publication, and queues its event, in `tx`.
+/// Seals the content, stores it with the seal on the evaluation row and
+/// queues its event, all in `w`.
 async fn seal_and_queue(
-    tx: &impl ConnectionTrait,
+    w: &mut Write<'_>,
     content: pb::PublishedContent,
-    evaluation_id: &str,
     now: chrono::DateTime<Utc>,
 ) -> Result<pb::Seal, Error> {
-    let canonical = publication::canonical_json(&content);
-    let digest = publication::digest(&canonical);
+    let (canonical, digest) = kompass_seal::seal(&content);
     let seal = pb::Seal {
-        algorithm: "SHA-256".into(),
+        algorithm: kompass_seal::ALGORITHM.into(),
         digest: digest.clone(),
-        canonicalization: CANONICALIZATION.into(),
+        canonicalization: kompass_seal::CURRENT.into(),
         seal_time: Some(ts(now)),
     };
     evaluation::Entity::update_many()
         .col_expr(evaluation::Column::PublishedContent, canonical.into())
         .col_expr(evaluation::Column::SealDigest, digest.into())
+        .col_expr(
+            evaluation::Column::SealCanonicalization,
+            kompass_seal::CURRENT.into(),
+        )
         .col_expr(evaluation::Column::SealTime, now.into())
         .col_expr(evaluation::Column::PublishTime, now.into())
-        .filter(evaluation::Column::Id.eq(evaluation_id))
-        .exec(tx)
+        .filter(evaluation::Column::Id.eq(w.row().id.as_str()))
+        .exec(&**w)
         .await?;
     let event = pb::EvaluationPublishedEvent {
         event_id: String::new(),
         content: Some(content),
         seal: Some(seal.clone()),
     };
-    kompass_events::enqueue(tx, crate::OUTBOX, PUBLISHED_TOPIC, event.encode_to_vec()).await?;
+    w.enqueue(PUBLISHED_TOPIC, event.encode_to_vec()).await?;
     Ok(seal)
 }
 
@@ -407,7 +416,7 @@ impl EvaluationService for Evaluations {
                 Error::NotFound(m) => Error::InvalidArgument(m),
                 other => other,
             })?;
-        let date = util::date("evaluation_date", &e.evaluation_date)?;
+        let date = util::past_date("evaluation_date", &e.evaluation_date)?;
         let db = self.0.dir.db(&tenant).await?;
         let previous = if e.previous_evaluation.is_empty() {
             None
@@ -448,34 +457,47 @@ impl EvaluationService for Evaluations {
         frameworks::mark_in_use(&self.0, &fv).await?;
         let now = Utc::now();
         let id = util::new_id();
-        let tx = db.begin().await.map_err(Error::from)?;
-        let row = evaluation::Entity::insert(evaluation::ActiveModel {
-            id: Set(id.clone()),
-            title: Set(title),
-            kind: Set(kind.into()),
-            framework_version: Set(fv),
-            state: Set(State::Draft.as_str().into()),
-            version: Set(1),
-            created_by: Set(c.user()?.to_string()),
-            created_at: Set(now),
-            updated_at: Set(now),
-            previous_evaluation: Set(previous.as_ref().map(|p| p.id.clone())),
-            evaluation_date: Set(date),
-            imported: Set(false),
-            imported_evaluator_names: Set("[]".into()),
-            publish_time: Set(None),
-            seal_digest: Set(None),
-            seal_time: Set(None),
-            published_content: Set(None),
-        })
-        .exec_with_returning(&tx)
-        .await
-        .map_err(Error::from)?;
+        let ev = Eval {
+            tenant: tenant.clone(),
+            user: c.user()?.clone(),
+            role: if c.is_operator() {
+                Role::Operator
+            } else {
+                Role::TenantAdmin
+            },
+            db,
+            row: evaluation::Model {
+                id: id.clone(),
+                title,
+                kind: kind.into(),
+                framework_version: fv,
+                state: State::Draft.as_str().into(),
+                version: 1,
+                created_by: c.user()?.to_string(),
+                created_at: now,
+                updated_at: now,
+                previous_evaluation: previous.as_ref().map(|p| p.id.clone()),
+                evaluation_date: date,
+                imported: false,
+                imported_evaluator_names: "[]".into(),
+                publish_time: None,
+                seal_digest: None,
+                seal_time: None,
+                published_content: None,
+                imported_by: None,
+                imported_by_name: None,
+                import_role: None,
+                import_time: None,
+                import_source: None,
+                seal_canonicalization: None,
+            },
+        };
+        let w = Write::insert(&self.0, &ev).await?;
         if let Some(prev) = &previous {
             // Next cycle: the evidence list comes along as reference.
             let items = evidence::Entity::find()
                 .filter(evidence::Column::EvaluationId.eq(prev.id.as_str()))
-                .all(&tx)
+                .all(&*w)
                 .await
                 .map_err(Error::from)?;
             for it in items {
@@ -496,24 +518,20 @@ impl EvaluationService for Evaluations {
                     version: Set(1),
                     created_at: Set(now),
                 })
-                .exec(&tx)
+                .exec(&*w)
                 .await
                 .map_err(Error::from)?;
             }
         }
-        audit::append(
-            &tx,
-            &id,
-            c.user()?.as_str(),
+        w.audit(
             Subject::State,
-            &format!("tenants/{tenant}/evaluations/{id}"),
+            &ev.name(),
             None,
             Some(json!({"state": "DRAFT"})),
             "created",
         )
-        .await
-        .map_err(Error::from)?;
-        tx.commit().await.map_err(Error::from)?;
+        .await?;
+        let row = w.commit().await?;
         Ok(Response::new(to_pb(&tenant, &row)))
     }
 
@@ -637,9 +655,17 @@ impl EvaluationService for Evaluations {
         let paths = util::required_mask(r.update_mask)?;
         let ev = access::open(&self.0, &c, &e.name).await?;
         ev.require(
-            ev.may_lead() || ev.role == Role::TenantAdmin,
-            "only the lead evaluator, the municipality's admin or an operator may edit the evaluation",
-            "endast huvudutvärderaren, kommunens administratör eller en operatör får ändra utvärderingen",
+            ev.may_lead(),
+            if ev.is_external() {
+                "only the lead evaluator or an operator may change the title or date of an external evaluation; the municipality cannot"
+            } else {
+                "only the municipality's admin or an operator may change the title or date of a self-assessment"
+            },
+            if ev.is_external() {
+                "endast huvudutvärderaren eller en operatör får ändra titel eller datum för en extern utvärdering; kommunen kan inte det"
+            } else {
+                "endast kommunens administratör eller en operatör får ändra titel eller datum för en självskattning"
+            },
         )?;
         ev.require_open()?;
         let mut set = vec![];
@@ -651,15 +677,16 @@ impl EvaluationService for Evaluations {
                 )),
                 "evaluation_date" => set.push((
                     evaluation::Column::EvaluationDate,
-                    util::date("evaluation_date", &e.evaluation_date)?.into(),
+                    util::past_date("evaluation_date", &e.evaluation_date)?.into(),
                 )),
                 other => return Err(util::unknown_field(other, "title, evaluation_date").into()),
             }
         }
-        let tx = ev.db.begin().await.map_err(Error::from)?;
-        bump(&tx, &ev, &e.etag, set).await?;
-        tx.commit().await.map_err(Error::from)?;
-        Ok(Response::new(to_pb(&ev.tenant, &reload(&ev).await?)))
+        let mut w = Write::lock(&self.0, &ev).await?;
+        w.require_open()?;
+        w.update_evaluation(&e.etag, set).await?;
+        let row = w.commit().await?;
+        Ok(Response::new(to_pb(&ev.tenant, &row)))
     }
 
     async fn transition_evaluation(
@@ -676,7 +703,6 @@ impl EvaluationService for Evaluations {
         )?;
         let to = state_from_pb(r.to_state)
             .ok_or_else(|| Error::invalid("to_state is required", "to_state krävs"))?;
-        let from = ev.state();
         if to == State::Published {
             return Err(Error::invalid(
                 "use PublishEvaluation to publish",
@@ -684,8 +710,8 @@ impl EvaluationService for Evaluations {
             )
             .into());
         }
-        if !transition_allowed(from, to, !ev.is_external()) {
-            return Err(Error::FailedPrecondition(Msg::new(
+        let refused = |from: State| {
+            Error::FailedPrecondition(Msg::new(
                 format!(
                     "evaluation is {}: it cannot move to {}",
                     from.label(),
@@ -697,32 +723,26 @@ impl EvaluationService for Evaluations {
                     to.label()
                 ),
             ))
-            .into());
+        };
+        if !transition_allowed(ev.state(), to, !ev.is_external()) {
+            return Err(refused(ev.state()).into());
         }
         let reason = util::text("reason", &r.reason, 2000, false)?;
-        let tx = ev.db.begin().await.map_err(Error::from)?;
-        bump(
-            &tx,
-            &ev,
+        let mut w = Write::lock(&self.0, &ev).await?;
+        let from = w.state();
+        if !transition_allowed(from, to, !ev.is_external()) {
+            return Err(refused(from).into());
+        }
+        w.update_evaluation(
             &r.etag,
             vec![(evaluation::Column::State, to.as_str().into())],
         )
         .await?;
         let (old, new) = state_change(from, to);
-        audit::append(
-            &tx,
-            &ev.row.id,
-            ev.user.as_str(),
-            Subject::State,
-            &ev.name(),
-            Some(old),
-            Some(new),
-            &reason,
-        )
-        .await
-        .map_err(Error::from)?;
-        tx.commit().await.map_err(Error::from)?;
-        Ok(Response::new(to_pb(&ev.tenant, &reload(&ev).await?)))
+        w.audit(Subject::State, &ev.name(), Some(old), Some(new), &reason)
+            .await?;
+        let row = w.commit().await?;
+        Ok(Response::new(to_pb(&ev.tenant, &row)))
     }
 
     async fn publish_evaluation(
@@ -739,7 +759,14 @@ impl EvaluationService for Evaluations {
         )?;
         ev.require_state(&[State::Consensus], "publishing", "publicering")?;
         let fw = frameworks::resolve(&self.0, &ev.row.framework_version).await?;
-        let points: BTreeMap<String, i64> = scoring::agreed(&*ev.db, &ev.row.id)
+        // Everything sealed is read under the evaluation lock, inside the
+        // publishing transaction: a score, text or evidence write either
+        // committed before (and is sealed) or waits and then finds the
+        // evaluation PUBLISHED.
+        let mut w = Write::lock(&self.0, &ev).await?;
+        w.require_state(&[State::Consensus], "publishing", "publicering")?;
+        util::check_etag(&r.etag, w.row().version, "the evaluation")?;
+        let points: BTreeMap<String, i64> = scoring::agreed(&*w, &ev.row.id)
             .await?
             .into_iter()
             .filter_map(|(q, a)| a.points_centi.map(|p| (q, p)))
@@ -762,35 +789,38 @@ impl EvaluationService for Evaluations {
             ))
             .into());
         }
+        if let Some(d) = &w.row().evaluation_date {
+            // Dates are refused in the future when written; this only
+            // guards rows written before that rule.
+            util::past_date("evaluation_date", d)?;
+        }
         let now = Utc::now();
-        let content = published_content(&self.0, &ev, &fw, &points, now).await?;
-        let tx = ev.db.begin().await.map_err(Error::from)?;
-        bump(
-            &tx,
-            &ev,
+        let row = w.row().clone();
+        let content = published_content(&self.0, &*w, &ev, &row, &fw, &points, now).await?;
+        w.update_evaluation(
             &r.etag,
             vec![(evaluation::Column::State, State::Published.as_str().into())],
         )
         .await?;
-        let seal = seal_and_queue(&tx, content, &ev.row.id, now).await?;
+        let seal = seal_and_queue(&mut w, content, now).await?;
         let (old, new) = state_change(State::Consensus, State::Published);
-        audit::append(
-            &tx,
-            &ev.row.id,
-            ev.user.as_str(),
+        w.audit(
             Subject::State,
             &ev.name(),
             Some(old),
             Some(new),
             &seal.digest,
         )
-        .await
-        .map_err(Error::from)?;
-        tx.commit().await.map_err(Error::from)?;
-        self.0.relay.kick(&ev.tenant);
+        .await?;
+        w.commit().await?;
         tracing::info!(evaluation = %ev.name(), seal = %seal.digest, "evaluation published");
+        let row = evaluation::Entity::find_by_id(ev.row.id.as_str())
+            .one(&*ev.db)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| Error::internal("evaluation vanished"))?;
         Ok(Response::new(pb::PublishEvaluationResponse {
-            evaluation: Some(to_pb(&ev.tenant, &reload(&ev).await?)),
+            evaluation: Some(to_pb(&ev.tenant, &row)),
             seal: Some(seal),
         }))
     }
@@ -840,14 +870,30 @@ impl EvaluationService for Evaluations {
             .ok_or_else(unpublished)?;
         let seal = to_pb(&tenant, &row).seal;
         let stored = row.seal_digest.clone().unwrap_or_default();
+        // The seal is checked, not trusted: the stored canonical content must
+        // still hash to the stored digest, or nothing verifies against it.
+        let intact = row
+            .published_content
+            .as_deref()
+            .is_some_and(|c| kompass_seal::digest(c) == stored);
+        if !intact {
+            tracing::error!(
+                evaluation = %r.name,
+                seal = %stored,
+                "stored publication does not match its seal: the stored content was altered"
+            );
+        }
         let (valid, computed) = match r.report {
             Some(pb::verify_publication_request::Report::Content(c)) => {
-                let d = publication::digest(&publication::canonical_json(&c));
-                (d == stored, d)
+                let d = kompass_seal::canonical_json(&c, canonicalization(&row))
+                    .map(|j| kompass_seal::digest(&j))
+                    .unwrap_or_default();
+                (intact && d == stored, d)
             }
-            Some(pb::verify_publication_request::Report::Digest(d)) => {
-                (d.trim().eq_ignore_ascii_case(&stored), String::new())
-            }
+            Some(pb::verify_publication_request::Report::Digest(d)) => (
+                intact && d.trim().eq_ignore_ascii_case(&stored),
+                String::new(),
+            ),
             None => {
                 return Err(Error::invalid(
                     "give the report's content or its digest",
@@ -860,6 +906,7 @@ impl EvaluationService for Evaluations {
             valid,
             seal,
             computed_digest: computed,
+            stored_content_intact: intact,
         }))
     }
 
@@ -871,24 +918,41 @@ impl EvaluationService for Evaluations {
         let r = req.into_inner();
         let tenant = names::tenant(&r.parent)?;
         c.require_tenant_admin(&tenant)?;
-        let title = util::text("title", &r.title, 200, true)?;
         let kind = kind_str(if r.kind == 0 {
             pb::EvaluationKind::External as i32
         } else {
             r.kind
         })?;
+        // An external result in the national comparison is put on record by
+        // the platform, never by the municipality it ranks.
+        if kind == "external" && !c.is_operator() {
+            return Err(Error::denied(
+                "only platform operators import external evaluations; a municipality's admin imports self-assessments only (kind SELF_ASSESSMENT)",
+                "endast plattformens operatörer importerar externa utvärderingar; kommunens administratör importerar bara självskattningar (kind SELF_ASSESSMENT)",
+            )
+            .into());
+        }
+        let title = util::text("title", &r.title, 200, true)?;
         let fw = frameworks::resolve(&self.0, &r.framework_version)
             .await
             .map_err(|e| match e {
                 Error::NotFound(m) => Error::InvalidArgument(m),
                 e => e,
             })?;
-        let date = util::date("evaluation_date", &r.evaluation_date)?.ok_or_else(|| {
+        let date = util::past_date("evaluation_date", &r.evaluation_date)?.ok_or_else(|| {
             Error::invalid(
                 "evaluation_date is required (YYYY-MM-DD)",
                 "evaluation_date krävs (ÅÅÅÅ-MM-DD)",
             )
         })?;
+        let source = util::text("source", &r.source, 2000, false)?;
+        if source.is_empty() {
+            return Err(Error::invalid(
+                "source is required: say where the result comes from, e.g. the report's title and URL",
+                "source krävs: ange var resultatet kommer ifrån, t.ex. rapportens titel och webbadress",
+            )
+            .into());
+        }
         let names_list: Vec<String> = r
             .evaluator_names
             .iter()
@@ -898,6 +962,20 @@ impl EvaluationService for Evaluations {
             Error::invalid("the CSV is not UTF-8 text", "CSV-filen är inte UTF-8-text")
         })?;
         let points = parse_historic_csv(&fw, &csv)?;
+        let user = c.user()?.clone();
+        let importer = self
+            .0
+            .dir
+            .catalog
+            .user(&user)
+            .await?
+            .map(|u| u.display_name)
+            .unwrap_or_else(|| user.to_string());
+        let (role, import_role) = if c.is_operator() {
+            (Role::Operator, "operator")
+        } else {
+            (Role::TenantAdmin, "tenant_admin")
+        };
         let id = util::new_id();
         let now = Utc::now();
         let row = evaluation::Model {
@@ -907,7 +985,7 @@ impl EvaluationService for Evaluations {
             framework_version: r.framework_version.clone(),
             state: State::Published.as_str().into(),
             version: 1,
-            created_by: c.user()?.to_string(),
+            created_by: user.to_string(),
             created_at: now,
             updated_at: now,
             previous_evaluation: None,
@@ -918,6 +996,12 @@ impl EvaluationService for Evaluations {
             seal_digest: None,
             seal_time: None,
             published_content: None,
+            imported_by: Some(user.to_string()),
+            imported_by_name: Some(importer),
+            import_role: Some(import_role.into()),
+            import_time: Some(now),
+            import_source: Some(source.clone()),
+            seal_canonicalization: None,
         };
         if r.validate_only {
             return Ok(Response::new(to_pb(&tenant, &row)));
@@ -926,48 +1010,47 @@ impl EvaluationService for Evaluations {
         let db = self.0.dir.db(&tenant).await?;
         let ev = Eval {
             tenant: tenant.clone(),
-            user: c.user()?.clone(),
-            role: Role::TenantAdmin,
+            user: user.clone(),
+            role,
             db,
             row: row.clone(),
         };
-        let content = published_content(&self.0, &ev, &fw, &points, now).await?;
-        let tx = ev.db.begin().await.map_err(Error::from)?;
-        let active: evaluation::ActiveModel = row.into();
-        evaluation::Entity::insert(active)
-            .exec(&tx)
-            .await
-            .map_err(Error::from)?;
+        let mut w = Write::insert(&self.0, &ev).await?;
         for (q, p) in &points {
             agreed_score::Entity::insert(agreed_score::ActiveModel {
                 evaluation_id: Set(id.clone()),
                 question_id: Set(q.clone()),
                 points_centi: Set(Some(*p)),
                 comment: Set(String::new()),
-                agreed_by: Set(c.user()?.to_string()),
+                agreed_by: Set(user.to_string()),
                 version: Set(1),
                 updated_at: Set(now),
             })
-            .exec(&tx)
+            .exec(&*w)
             .await
             .map_err(Error::from)?;
         }
-        seal_and_queue(&tx, content, &id, now).await?;
-        audit::append(
-            &tx,
-            &id,
-            c.user()?.as_str(),
+        let content = published_content(&self.0, &*w, &ev, &row, &fw, &points, now).await?;
+        seal_and_queue(&mut w, content, now).await?;
+        w.audit(
             Subject::State,
             &ev.name(),
             None,
-            Some(json!({"state": "PUBLISHED", "imported": true})),
+            Some(json!({
+                "state": "PUBLISHED", "imported": true, "kind": kind.to_uppercase(),
+                "importRole": import_role, "source": source,
+            })),
             "historic import",
         )
-        .await
-        .map_err(Error::from)?;
-        tx.commit().await.map_err(Error::from)?;
-        self.0.relay.kick(&tenant);
-        Ok(Response::new(to_pb(&tenant, &reload(&ev).await?)))
+        .await?;
+        w.commit().await?;
+        tracing::info!(evaluation = %ev.name(), by = %user, role = import_role, "evaluation imported");
+        let row = evaluation::Entity::find_by_id(id.as_str())
+            .one(&*ev.db)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| Error::internal("imported evaluation vanished"))?;
+        Ok(Response::new(to_pb(&tenant, &row)))
     }
 
     async fn create_assignment(
@@ -1014,6 +1097,11 @@ impl EvaluationService for Evaluations {
             ))
             .into());
         }
+        // The assignment lives in the platform database; the evaluation lock
+        // in the tenant database orders it with publication, which names the
+        // assigned evaluators in what it seals.
+        let w = Write::lock(&self.0, &ev).await?;
+        w.require_open()?;
         let existing = assignment::Entity::find()
             .filter(assignment::Column::TenantId.eq(ev.tenant.as_str()))
             .filter(assignment::Column::EvaluationId.eq(ev.row.id.as_str()))
@@ -1059,18 +1147,15 @@ impl EvaluationService for Evaluations {
             .await
             .map_err(Error::from)?;
         let out = assignment_pb(&model);
-        audit::append(
-            &*ev.db,
-            &ev.row.id,
-            ev.user.as_str(),
+        w.audit(
             Subject::Assignment,
             &out.name,
             old,
             Some(json!({"role": role})),
             "",
         )
-        .await
-        .map_err(Error::from)?;
+        .await?;
+        w.commit().await?;
         Ok(Response::new(out))
     }
 
@@ -1111,6 +1196,7 @@ impl EvaluationService for Evaluations {
         let (eval, user) = access::child(&name, "assignments")?;
         let user = UserId::parse(user)?;
         let ev = access::open(&self.0, &c, &eval).await?;
+        let w = Write::lock(&self.0, &ev).await?;
         let res = assignment::Entity::delete_by_id((
             ev.tenant.to_string(),
             ev.row.id.clone(),
@@ -1126,18 +1212,15 @@ impl EvaluationService for Evaluations {
             )
             .into());
         }
-        audit::append(
-            &*ev.db,
-            &ev.row.id,
-            ev.user.as_str(),
+        w.audit(
             Subject::Assignment,
             &name,
             Some(json!({"assigned": true})),
             None,
             "",
         )
-        .await
-        .map_err(Error::from)?;
+        .await?;
+        w.commit().await?;
         Ok(Response::new(()))
     }
 
@@ -1154,8 +1237,14 @@ impl EvaluationService for Evaluations {
             "granskningsloggen är till för operatörer, kommunens administratörer och de tilldelade utvärderarna",
         )?;
         let size = paging::page_size(r.page_size)?;
+        // Only the subjects this caller may read (AuditEvent in the proto).
+        let readable: Vec<&str> = audit::readable(&ev)
+            .into_iter()
+            .map(|s| s.as_str())
+            .collect();
         let mut q = audit_event::Entity::find()
             .filter(audit_event::Column::EvaluationId.eq(ev.row.id.as_str()))
+            .filter(audit_event::Column::Subject.is_in(readable))
             .order_by_asc(audit_event::Column::Id);
         let subject = match pb::audit_event::Subject::try_from(r.subject).unwrap_or_default() {
             pb::audit_event::Subject::Unspecified => None,
@@ -1189,6 +1278,11 @@ impl EvaluationService for Evaluations {
             audit_events: rows
                 .into_iter()
                 .map(|a| pb::AuditEvent {
+                    reason: if audit::reason_readable(&ev, &a.subject) {
+                        a.reason.clone()
+                    } else {
+                        String::new()
+                    },
                     name: format!("{name}/auditEvents/{}", a.id),
                     actor: format!("users/{}", a.actor),
                     time: Some(ts(a.time)),
@@ -1208,7 +1302,6 @@ impl EvaluationService for Evaluations {
                     target: a.target,
                     old_value: a.old_value,
                     new_value: a.new_value,
-                    reason: a.reason,
                 })
                 .collect(),
             next_page_token: next,

@@ -12,10 +12,10 @@
 //! - Information requests: assigned evaluators and operators of an external
 //!   evaluation ask, accept and ask again; the municipality's users answer.
 //!
-//! Every write runs in one transaction that first locks the evaluation row
-//! (so publication cannot slip in between the state check and the write),
-//! compares the etag (`UPDATE … WHERE version = expected`) and appends an audit
-//! event; a write that fails stores nothing.
+//! Every write is one [`Write`]: a transaction that first locks the
+//! evaluation row (so publication cannot slip in between the state check and
+//! the write), compares the etag (`UPDATE … WHERE version = expected`) and
+//! appends an audit event; a write that fails stores nothing.
 
 use std::collections::BTreeMap;
 
@@ -28,7 +28,7 @@ use kompass_proto::assessment::v1::{self as pb, evidence_service_server::Evidenc
 use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DerivePartialModel, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -36,10 +36,11 @@ use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
 
 use crate::Assessment;
-use crate::access::{self, Eval, Role, State};
+use crate::access::{self, Eval, Role};
 use crate::audit::{self, Subject};
-use crate::entity::{assignment, evaluation, evidence, information_request, score};
+use crate::entity::{assignment, evidence, information_request, score};
 use crate::util::{self, check_etag, json_list, required_mask, ts, unknown_field};
+use crate::write::Write;
 
 pub struct EvidenceApi(pub Assessment);
 
@@ -548,17 +549,6 @@ fn require_etag(etag: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn stale(what: &str) -> Error {
-    Error::Aborted(Msg::new(
-        format!(
-            "{what} was changed by someone else since you read it; read it again and reapply your change"
-        ),
-        format!(
-            "{what} har ändrats av någon annan sedan du läste den; läs igen och gör om ändringen"
-        ),
-    ))
-}
-
 // ---------------------------------------------------------------- who may
 
 /// Evidence writers. Everyone `access::open` admits writes evidence, except
@@ -606,35 +596,6 @@ fn require_answerer(eval: &Eval) -> Result<(), Error> {
         "only the municipality's users answer information requests",
         "endast kommunens användare besvarar informationsbegäranden",
     )
-}
-
-/// Locks the evaluation row for the rest of the transaction and checks again
-/// that it is still open for changes.
-async fn lock_open(tx: &impl ConnectionTrait, eval: &Eval) -> Result<(), Error> {
-    let row = evaluation::Entity::find_by_id(eval.row.id.as_str())
-        .lock_exclusive()
-        .one(tx)
-        .await?
-        .ok_or_else(|| {
-            Error::NotFound(Msg::new(
-                format!("evaluation {} does not exist", eval.name()),
-                format!("utvärderingen {} finns inte", eval.name()),
-            ))
-        })?;
-    let state = State::parse(&row.state);
-    if matches!(state, State::Published | State::Archived) {
-        return Err(Error::FailedPrecondition(Msg::new(
-            format!(
-                "evaluation is {}: it is locked and can no longer be changed",
-                state.label()
-            ),
-            format!(
-                "utvärderingen är {}: den är låst och kan inte längre ändras",
-                state.label()
-            ),
-        )));
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------- information request storage
@@ -863,12 +824,12 @@ impl EvidenceApi {
         let qs = questions(&fw, &eval, "questions", &e.questions)?;
         let notes = util::text("notes", &e.notes, MAX_TEXT, false)?;
 
-        let tx = eval.db.begin().await?;
-        lock_open(&tx, &eval).await?;
+        let w = Write::lock(self.st(), &eval).await?;
+        w.require_open()?;
         let m = self
-            .insert_evidence(&tx, &eval, &details, file, date, &qs, notes, "")
+            .insert_evidence(&*w, &eval, &details, file, date, &qs, notes, "")
             .await?;
-        tx.commit().await?;
+        w.commit().await?;
         tracing::info!(evaluation = %eval.name(), evidence = %m.id, kind = %m.kind, "evidence added");
         Ok(evidence_pb(&eval.name(), m, false))
     }
@@ -1048,9 +1009,9 @@ impl EvidenceApi {
             Details::Website(d) => Details::Website(check_website("website_observation", d)?),
         };
 
-        let tx = eval.db.begin().await?;
-        lock_open(&tx, &eval).await?;
-        let cur = self.find_evidence(&tx, &eval, id, false, true).await?;
+        let w = Write::lock(self.st(), &eval).await?;
+        w.require_open()?;
+        let cur = self.find_evidence(&*w, &eval, id, false, true).await?;
         check_etag(&e.etag, cur.version, &name)?;
         let unchanged = details == Details::from_row(&cur.kind, &cur.details)
             && new_file.is_none()
@@ -1059,7 +1020,7 @@ impl EvidenceApi {
             && notes == cur.notes;
         if unchanged {
             // Nothing changes: no new version, no audit event.
-            tx.commit().await?;
+            w.commit().await?;
             return Ok(evidence_pb(&eval.name(), cur, false));
         }
         let version = cur.version + 1;
@@ -1067,21 +1028,19 @@ impl EvidenceApi {
             .col_expr(evidence::Column::Details, Expr::value(details.to_json()))
             .col_expr(evidence::Column::Date, Expr::value(date.clone()))
             .col_expr(evidence::Column::Questions, Expr::value(util::to_json(&qs)))
-            .col_expr(evidence::Column::Notes, Expr::value(notes.clone()))
-            .col_expr(evidence::Column::Version, Expr::value(version));
+            .col_expr(evidence::Column::Notes, Expr::value(notes.clone()));
         if let Some(bytes) = &new_file {
             let stored: Option<Vec<u8>> = (!bytes.is_empty()).then(|| bytes.clone());
             u = u.col_expr(evidence::Column::FileContent, Expr::value(stored));
         }
-        let res = u
-            .filter(evidence::Column::Id.eq(id))
-            .filter(evidence::Column::EvaluationId.eq(eval.row.id.as_str()))
-            .filter(evidence::Column::Version.eq(cur.version))
-            .exec(&tx)
-            .await?;
-        if res.rows_affected == 0 {
-            return Err(stale(&name));
-        }
+        w.update(
+            u.filter(evidence::Column::Id.eq(id))
+                .filter(evidence::Column::EvaluationId.eq(eval.row.id.as_str())),
+            evidence::Column::Version,
+            cur.version,
+            &name,
+        )
+        .await?;
         let new = evidence::Model {
             details: details.to_json(),
             date,
@@ -1091,7 +1050,7 @@ impl EvidenceApi {
             ..cur.clone()
         };
         audit::append(
-            &tx,
+            &*w,
             &eval.row.id,
             eval.user.as_str(),
             Subject::Evidence,
@@ -1101,7 +1060,7 @@ impl EvidenceApi {
             "",
         )
         .await?;
-        tx.commit().await?;
+        w.commit().await?;
         tracing::info!(evaluation = %eval.name(), evidence = %id, "evidence updated");
         Ok(evidence_pb(&eval.name(), new, false))
     }
@@ -1117,21 +1076,21 @@ impl EvidenceApi {
         eval.require_open()?;
         require_etag(&r.etag)?;
 
-        let tx = eval.db.begin().await?;
-        lock_open(&tx, &eval).await?;
-        let cur = self.find_evidence(&tx, &eval, id, false, true).await?;
+        let w = Write::lock(self.st(), &eval).await?;
+        w.require_open()?;
+        let cur = self.find_evidence(&*w, &eval, id, false, true).await?;
         check_etag(&r.etag, cur.version, &name)?;
-        let res = evidence::Entity::delete_many()
-            .filter(evidence::Column::Id.eq(id))
-            .filter(evidence::Column::EvaluationId.eq(eval.row.id.as_str()))
-            .filter(evidence::Column::Version.eq(cur.version))
-            .exec(&tx)
-            .await?;
-        if res.rows_affected == 0 {
-            return Err(stale(&name));
-        }
+        w.delete(
+            evidence::Entity::delete_many()
+                .filter(evidence::Column::Id.eq(id))
+                .filter(evidence::Column::EvaluationId.eq(eval.row.id.as_str())),
+            evidence::Column::Version,
+            cur.version,
+            &name,
+        )
+        .await?;
         audit::append(
-            &tx,
+            &*w,
             &eval.row.id,
             eval.user.as_str(),
             Subject::Evidence,
@@ -1141,8 +1100,8 @@ impl EvidenceApi {
             "",
         )
         .await?;
-        self.drop_score_references(&tx, &eval, &name).await?;
-        tx.commit().await?;
+        self.drop_score_references(&w, &eval, &name).await?;
+        w.commit().await?;
         tracing::info!(evaluation = %eval.name(), evidence = %id, "evidence deleted");
         Ok(())
     }
@@ -1151,15 +1110,14 @@ impl EvidenceApi {
     /// version with its own audit event).
     async fn drop_score_references(
         &self,
-        tx: &impl ConnectionTrait,
+        w: &Write<'_>,
         eval: &Eval,
         name: &str,
     ) -> Result<(), Error> {
         let rows = score::Entity::find()
             .filter(score::Column::EvaluationId.eq(eval.row.id.as_str()))
             .filter(score::Column::Evidence.like(json_list_holds(name)))
-            .lock_exclusive()
-            .all(tx)
+            .all(&**w)
             .await?;
         let reason = format!("evidence {name} was deleted");
         for s in rows {
@@ -1168,20 +1126,20 @@ impl EvidenceApi {
             if new.len() == old.len() {
                 continue;
             }
-            score::Entity::update_many()
-                .col_expr(score::Column::Evidence, Expr::value(util::to_json(&new)))
-                .col_expr(score::Column::Version, Expr::value(s.version + 1))
-                .col_expr(score::Column::UpdatedAt, Expr::value(now()))
-                .filter(score::Column::EvaluationId.eq(s.evaluation_id.as_str()))
-                .filter(score::Column::QuestionId.eq(s.question_id.as_str()))
-                .filter(score::Column::EvaluatorId.eq(s.evaluator_id.as_str()))
-                .exec(tx)
-                .await?;
             let target = format!("{}/scores/{}", eval.name(), s.question_id);
-            audit::append(
-                tx,
-                &eval.row.id,
-                eval.user.as_str(),
+            w.update(
+                score::Entity::update_many()
+                    .col_expr(score::Column::Evidence, Expr::value(util::to_json(&new)))
+                    .col_expr(score::Column::UpdatedAt, Expr::value(now()))
+                    .filter(score::Column::EvaluationId.eq(s.evaluation_id.as_str()))
+                    .filter(score::Column::QuestionId.eq(s.question_id.as_str()))
+                    .filter(score::Column::EvaluatorId.eq(s.evaluator_id.as_str())),
+                score::Column::Version,
+                s.version,
+                &target,
+            )
+            .await?;
+            w.audit(
                 Subject::Score,
                 &target,
                 Some(json!({"evaluator": user_ref(&s.evaluator_id), "evidence": old})),
@@ -1245,13 +1203,13 @@ impl EvidenceApi {
         };
         let name = request_name(&eval.name(), &m.id);
 
-        let tx = eval.db.begin().await?;
-        lock_open(&tx, &eval).await?;
+        let w = Write::lock(self.st(), &eval).await?;
+        w.require_open()?;
         information_request::Entity::insert(m.clone().into_active_model().reset_all())
-            .exec_without_returning(&tx)
+            .exec_without_returning(&*w)
             .await?;
         audit::append(
-            &tx,
+            &*w,
             &eval.row.id,
             eval.user.as_str(),
             Subject::InformationRequest,
@@ -1261,7 +1219,7 @@ impl EvidenceApi {
             "",
         )
         .await?;
-        tx.commit().await?;
+        w.commit().await?;
         tracing::info!(evaluation = %eval.name(), request = %m.id, "information request created");
         Ok(request_pb(&eval.name(), m, today))
     }
@@ -1280,7 +1238,7 @@ impl EvidenceApi {
     /// Stores a changed request (version + 1, unless stale) with its audit event.
     async fn write_request(
         &self,
-        tx: &impl ConnectionTrait,
+        w: &Write<'_>,
         eval: &Eval,
         cur: &information_request::Model,
         new: information_request::Model,
@@ -1291,35 +1249,28 @@ impl EvidenceApi {
             version: cur.version + 1,
             ..new
         };
-        let res = information_request::Entity::update_many()
-            .col_expr(
-                information_request::Column::State,
-                Expr::value(new.state.clone()),
-            )
-            .col_expr(
-                information_request::Column::DueDate,
-                Expr::value(new.due_date.clone()),
-            )
-            .col_expr(
-                information_request::Column::Turns,
-                Expr::value(new.turns.clone()),
-            )
-            .col_expr(
-                information_request::Column::Version,
-                Expr::value(new.version),
-            )
-            .filter(information_request::Column::Id.eq(cur.id.as_str()))
-            .filter(information_request::Column::EvaluationId.eq(eval.row.id.as_str()))
-            .filter(information_request::Column::Version.eq(cur.version))
-            .exec(tx)
-            .await?;
-        if res.rows_affected == 0 {
-            return Err(stale(&name));
-        }
-        audit::append(
-            tx,
-            &eval.row.id,
-            eval.user.as_str(),
+        w.update(
+            information_request::Entity::update_many()
+                .col_expr(
+                    information_request::Column::State,
+                    Expr::value(new.state.clone()),
+                )
+                .col_expr(
+                    information_request::Column::DueDate,
+                    Expr::value(new.due_date.clone()),
+                )
+                .col_expr(
+                    information_request::Column::Turns,
+                    Expr::value(new.turns.clone()),
+                )
+                .filter(information_request::Column::Id.eq(cur.id.as_str()))
+                .filter(information_request::Column::EvaluationId.eq(eval.row.id.as_str())),
+            information_request::Column::Version,
+            cur.version,
+            &name,
+        )
+        .await?;
+        w.audit(
             Subject::InformationRequest,
             &name,
             Some(request_json(&name, cur)),
@@ -1365,9 +1316,9 @@ impl EvidenceApi {
         let name = request_name(&eval.name(), id);
         let today = today();
 
-        let tx = eval.db.begin().await?;
-        lock_open(&tx, &eval).await?;
-        let cur = self.find_request(&tx, &eval, id, true).await?;
+        let w = Write::lock(self.st(), &eval).await?;
+        w.require_open()?;
+        let cur = self.find_request(&*w, &eval, id, true).await?;
         check_etag(&r.etag, cur.version, &name)?;
         require_request_state(&name, &cur, "open", "answering", "att svara")?;
         let qs = json_list(&cur.questions);
@@ -1376,7 +1327,7 @@ impl EvidenceApi {
         for (details, file) in docs {
             let m = self
                 .insert_evidence(
-                    &tx,
+                    &*w,
                     &eval,
                     &Details::Document(details),
                     file,
@@ -1400,10 +1351,8 @@ impl EvidenceApi {
             turns: util::to_json(&turns),
             ..cur.clone()
         };
-        let new = self
-            .write_request(&tx, &eval, &cur, new, "answered")
-            .await?;
-        tx.commit().await?;
+        let new = self.write_request(&w, &eval, &cur, new, "answered").await?;
+        w.commit().await?;
         tracing::info!(evaluation = %eval.name(), request = %id, "information request answered");
         Ok(request_pb(&eval.name(), new, today))
     }
@@ -1420,19 +1369,17 @@ impl EvidenceApi {
         require_etag(&r.etag)?;
         let name = request_name(&eval.name(), id);
 
-        let tx = eval.db.begin().await?;
-        lock_open(&tx, &eval).await?;
-        let cur = self.find_request(&tx, &eval, id, true).await?;
+        let w = Write::lock(self.st(), &eval).await?;
+        w.require_open()?;
+        let cur = self.find_request(&*w, &eval, id, true).await?;
         check_etag(&r.etag, cur.version, &name)?;
         require_request_state(&name, &cur, "answered", "accepting", "att godta")?;
         let new = information_request::Model {
             state: "accepted".into(),
             ..cur.clone()
         };
-        let new = self
-            .write_request(&tx, &eval, &cur, new, "accepted")
-            .await?;
-        tx.commit().await?;
+        let new = self.write_request(&w, &eval, &cur, new, "accepted").await?;
+        w.commit().await?;
         tracing::info!(evaluation = %eval.name(), request = %id, "information request accepted");
         Ok(request_pb(&eval.name(), new, today()))
     }
@@ -1452,9 +1399,9 @@ impl EvidenceApi {
         let due = due_date("due_date", &r.due_date, today)?;
         let name = request_name(&eval.name(), id);
 
-        let tx = eval.db.begin().await?;
-        lock_open(&tx, &eval).await?;
-        let cur = self.find_request(&tx, &eval, id, true).await?;
+        let w = Write::lock(self.st(), &eval).await?;
+        w.require_open()?;
+        let cur = self.find_request(&*w, &eval, id, true).await?;
         check_etag(&r.etag, cur.version, &name)?;
         require_request_state(
             &name,
@@ -1477,9 +1424,9 @@ impl EvidenceApi {
             ..cur.clone()
         };
         let new = self
-            .write_request(&tx, &eval, &cur, new, "asked again")
+            .write_request(&w, &eval, &cur, new, "asked again")
             .await?;
-        tx.commit().await?;
+        w.commit().await?;
         tracing::info!(evaluation = %eval.name(), request = %id, "information request reopened");
         Ok(request_pb(&eval.name(), new, today))
     }

@@ -13,10 +13,10 @@ mod evaluations;
 mod evidence;
 mod frameworks;
 mod narratives;
-mod publication;
 mod relay;
 mod scoring;
 mod util;
+mod write;
 
 use kompass_catalog::TenantDirectory;
 use kompass_events::Bus;
@@ -28,7 +28,6 @@ use kompass_proto::assessment::v1::scoring_service_server::ScoringServiceServer;
 use sea_orm::DatabaseConnection;
 use tonic::service::Routes;
 
-pub use publication::canonical_json;
 pub use relay::OUTBOX;
 
 /// Names the health service reports.

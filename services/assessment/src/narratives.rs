@@ -5,10 +5,10 @@
 //! reused or renamed. In the next cycle the previous evaluation's texts and
 //! opportunities are shown beside the new ones as read-only reference.
 //!
-//! Every write runs in one transaction that first locks the evaluation row
-//! (so publication cannot slip in between the state check and the write, and
-//! positions within an area are renumbered without races) and appends an
-//! audit event.
+//! Every write is one [`Write`]: a transaction that first locks the
+//! evaluation row (so publication cannot slip in between the state check and
+//! the write, and positions within an area are renumbered without races) and
+//! appends an audit event.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -18,19 +18,21 @@ use kompass_core::{Error, Msg, names, paging};
 use kompass_frameworks::{Area, Framework};
 use kompass_grpc::caller;
 use kompass_proto::assessment::v1::{self as pb, narrative_service_server::NarrativeService};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tonic::{Request, Response, Status};
 
 use crate::Assessment;
-use crate::access::{self, Eval, State};
+use crate::access::{self, Eval};
 use crate::audit::{self, Subject};
 use crate::entity::{evaluation, narrative, opportunity};
 use crate::util::{self, check_etag, json_list, required_mask, ts, unknown_field};
+use crate::write::Write;
 
 pub struct Narratives(pub Assessment);
 
@@ -450,35 +452,6 @@ async fn follows_up(eval: &Eval, name: &str) -> Result<String, Error> {
     Ok(opportunity_name(&prev_name, id))
 }
 
-/// Locks the evaluation row for the rest of the transaction and checks again
-/// that it is still open for changes.
-async fn lock_open(tx: &impl ConnectionTrait, eval: &Eval) -> Result<(), Error> {
-    let row = evaluation::Entity::find_by_id(eval.row.id.as_str())
-        .lock_exclusive()
-        .one(tx)
-        .await?
-        .ok_or_else(|| {
-            Error::NotFound(Msg::new(
-                format!("evaluation {} does not exist", eval.name()),
-                format!("utvärderingen {} finns inte", eval.name()),
-            ))
-        })?;
-    let state = State::parse(&row.state);
-    if matches!(state, State::Published | State::Archived) {
-        return Err(Error::FailedPrecondition(Msg::new(
-            format!(
-                "evaluation is {}: it is locked and can no longer be changed",
-                state.label()
-            ),
-            format!(
-                "utvärderingen är {}: den är låst och kan inte längre ändras",
-                state.label()
-            ),
-        )));
-    }
-    Ok(())
-}
-
 /// Writes positions 1..n in the order of `ids` where they differ from `current`.
 async fn renumber(
     tx: &impl ConnectionTrait,
@@ -526,10 +499,28 @@ fn negative_position() -> Error {
 impl Narratives {
     /// Fills `previous` and `previous_improvement_opportunities` from the
     /// evaluation's previous one, if any.
-    async fn fill_previous(&self, eval: &Eval, out: &mut [pb::Narrative]) -> Result<(), Error> {
+    /// A published previous evaluation is public reference; an unpublished
+    /// one only for a caller who has access to it.
+    async fn fill_previous(
+        &self,
+        c: &Caller,
+        eval: &Eval,
+        out: &mut [pb::Narrative],
+    ) -> Result<(), Error> {
         let Some(prev) = &eval.row.previous_evaluation else {
             return Ok(());
         };
+        let published = evaluation::Entity::find_by_id(prev.as_str())
+            .one(&*eval.db)
+            .await?
+            .is_some_and(|r| r.seal_digest.is_some());
+        if !published
+            && access::related(&self.0, c, &eval.tenant, &*eval.db, prev)
+                .await?
+                .is_none()
+        {
+            return Ok(());
+        }
         let prev_name = format!("tenants/{}/evaluations/{prev}", eval.tenant);
         let (narratives, opportunities) = load(&*eval.db, prev).await?;
         for n in out {
@@ -560,7 +551,7 @@ impl Narratives {
             .one(&*eval.db)
             .await?;
         let mut n = [narrative_pb(&eval.name(), &area.id, row.as_ref())];
-        self.fill_previous(&eval, &mut n).await?;
+        self.fill_previous(c, &eval, &mut n).await?;
         let [n] = n;
         Ok(n)
     }
@@ -598,7 +589,7 @@ impl Narratives {
             .iter()
             .map(|a| narrative_pb(&name, &a.id, narratives.get(&a.id)))
             .collect();
-        self.fill_previous(&eval, &mut out).await?;
+        self.fill_previous(c, &eval, &mut out).await?;
         Ok(pb::ListNarrativesResponse {
             narratives: out,
             next_page_token: next,
@@ -639,11 +630,11 @@ impl Narratives {
             }
         }
 
-        let tx = eval.db.begin().await?;
-        lock_open(&tx, &eval).await?;
+        let w = Write::lock(&self.0, &eval).await?;
+        w.require_open()?;
         let current = narrative::Entity::find_by_id((eval.row.id.clone(), area.id.clone()))
             .lock_exclusive()
-            .one(&tx)
+            .one(&*w)
             .await?;
         let version = current.as_ref().map_or(0, |m| m.version);
         if !(current.is_none() && n.etag.is_empty()) {
@@ -662,9 +653,9 @@ impl Narratives {
         }
         if old.as_ref() == Some(&new) {
             // Nothing changes: no new version, no audit event.
-            tx.commit().await?;
+            w.commit().await?;
             let mut out = [narrative_pb(&eval.name(), &area.id, current.as_ref())];
-            self.fill_previous(&eval, &mut out).await?;
+            self.fill_previous(c, &eval, &mut out).await?;
             let [out] = out;
             return Ok(out);
         }
@@ -680,21 +671,40 @@ impl Narratives {
                     version: Set(1),
                     updated_at: Set(now),
                 })
-                .exec_with_returning(&tx)
+                .exec_with_returning(&*w)
                 .await?
             }
-            Some(m) => {
-                let mut a = m.into_active_model();
-                a.general_text = Set(new.general.clone());
-                a.heading_texts = Set(new.headings_json());
-                a.strengths = Set(util::to_json(&new.strengths));
-                a.version = Set(version + 1);
-                a.updated_at = Set(now);
-                a.update(&tx).await?
+            Some(_) => {
+                w.update(
+                    narrative::Entity::update_many()
+                        .col_expr(
+                            narrative::Column::GeneralText,
+                            Expr::value(new.general.clone()),
+                        )
+                        .col_expr(
+                            narrative::Column::HeadingTexts,
+                            Expr::value(new.headings_json()),
+                        )
+                        .col_expr(
+                            narrative::Column::Strengths,
+                            Expr::value(util::to_json(&new.strengths)),
+                        )
+                        .col_expr(narrative::Column::UpdatedAt, Expr::value(now))
+                        .filter(narrative::Column::EvaluationId.eq(eval.row.id.as_str()))
+                        .filter(narrative::Column::AreaId.eq(area.id.as_str())),
+                    narrative::Column::Version,
+                    version,
+                    &name,
+                )
+                .await?;
+                narrative::Entity::find_by_id((eval.row.id.clone(), area.id.clone()))
+                    .one(&*w)
+                    .await?
+                    .ok_or_else(|| Error::internal("narrative vanished inside its own write"))?
             }
         };
         audit::append(
-            &tx,
+            &*w,
             &eval.row.id,
             eval.user.as_str(),
             Subject::Narrative,
@@ -704,10 +714,10 @@ impl Narratives {
             "",
         )
         .await?;
-        tx.commit().await?;
+        w.commit().await?;
         tracing::info!(evaluation = %eval.name(), area = %area.id, "narrative updated");
         let mut out = [narrative_pb(&eval.name(), &area.id, Some(&row))];
-        self.fill_previous(&eval, &mut out).await?;
+        self.fill_previous(c, &eval, &mut out).await?;
         let [out] = out;
         Ok(out)
     }
@@ -739,9 +749,9 @@ impl Narratives {
             Some(follows_up(&eval, o.follows_up.trim()).await?)
         };
 
-        let tx = eval.db.begin().await?;
-        lock_open(&tx, &eval).await?;
-        let others = siblings(&tx, &eval.row.id, &area.id).await?;
+        let w = Write::lock(&self.0, &eval).await?;
+        w.require_open()?;
+        let others = siblings(&*w, &eval.row.id, &area.id).await?;
         let current: BTreeMap<String, i32> =
             others.iter().map(|m| (m.id.clone(), m.position)).collect();
         let mut order: Vec<String> = others.into_iter().map(|m| m.id).collect();
@@ -762,15 +772,15 @@ impl Narratives {
             version: Set(1),
             created_at: Set(Utc::now()),
         })
-        .exec_with_returning(&tx)
+        .exec_with_returning(&*w)
         .await?;
         order.insert(at, id.clone());
         let mut current = current;
         current.insert(id, row.position);
-        renumber(&tx, &order, &current).await?;
+        renumber(&*w, &order, &current).await?;
         let name = eval.name();
         audit::append(
-            &tx,
+            &*w,
             &eval.row.id,
             eval.user.as_str(),
             Subject::ImprovementOpportunity,
@@ -780,7 +790,7 @@ impl Narratives {
             "",
         )
         .await?;
-        tx.commit().await?;
+        w.commit().await?;
         tracing::info!(evaluation = %name, opportunity = %row.id, "improvement opportunity created");
         Ok(opportunity_pb(&name, &row))
     }
@@ -896,9 +906,9 @@ impl Narratives {
 
         let name = eval.name();
         let target = opportunity_name(&name, &id);
-        let tx = eval.db.begin().await?;
-        lock_open(&tx, &eval).await?;
-        let cur = Self::find_opportunity(&tx, &eval, &id, true).await?;
+        let w = Write::lock(&self.0, &eval).await?;
+        w.require_open()?;
+        let cur = Self::find_opportunity(&*w, &eval, &id, true).await?;
         check_etag(&o.etag, cur.version, &target)?;
         let old = opportunity_json(&name, &cur);
         let mut next = cur.clone();
@@ -910,7 +920,7 @@ impl Narratives {
         }
         let mut order = None;
         if let Some(p) = position {
-            let others = siblings(&tx, &eval.row.id, &cur.area_id).await?;
+            let others = siblings(&*w, &eval.row.id, &cur.area_id).await?;
             let current: BTreeMap<String, i32> =
                 others.iter().map(|m| (m.id.clone(), m.position)).collect();
             let mut ids: Vec<String> = others
@@ -929,22 +939,31 @@ impl Narratives {
             order = Some((ids, current));
         }
         if next == cur {
-            tx.commit().await?;
+            w.commit().await?;
             return Ok(opportunity_pb(&name, &cur));
         }
         if let Some((ids, mut current)) = order {
             // The row itself is written below.
             current.insert(id.clone(), next.position);
-            renumber(&tx, &ids, &current).await?;
+            renumber(&*w, &ids, &current).await?;
         }
-        let mut a = cur.into_active_model();
-        a.text = Set(next.text.clone());
-        a.questions = Set(next.questions.clone());
-        a.position = Set(next.position);
-        a.version = Set(next.version + 1);
-        let row = a.update(&tx).await?;
+        w.update(
+            opportunity::Entity::update_many()
+                .col_expr(opportunity::Column::Text, Expr::value(next.text.clone()))
+                .col_expr(
+                    opportunity::Column::Questions,
+                    Expr::value(next.questions.clone()),
+                )
+                .col_expr(opportunity::Column::Position, Expr::value(next.position))
+                .filter(opportunity::Column::Id.eq(id.as_str())),
+            opportunity::Column::Version,
+            cur.version,
+            &target,
+        )
+        .await?;
+        let row = Self::find_opportunity(&*w, &eval, &id, false).await?;
         audit::append(
-            &tx,
+            &*w,
             &eval.row.id,
             eval.user.as_str(),
             Subject::ImprovementOpportunity,
@@ -954,7 +973,7 @@ impl Narratives {
             "",
         )
         .await?;
-        tx.commit().await?;
+        w.commit().await?;
         tracing::info!(evaluation = %name, opportunity = %row.id, "improvement opportunity updated");
         Ok(opportunity_pb(&name, &row))
     }
@@ -969,20 +988,24 @@ impl Narratives {
         eval.require_open()?;
         let name = eval.name();
         let target = opportunity_name(&name, &id);
-        let tx = eval.db.begin().await?;
-        lock_open(&tx, &eval).await?;
-        let cur = Self::find_opportunity(&tx, &eval, &id, true).await?;
+        let w = Write::lock(&self.0, &eval).await?;
+        w.require_open()?;
+        let cur = Self::find_opportunity(&*w, &eval, &id, true).await?;
         check_etag(&r.etag, cur.version, &target)?;
-        opportunity::Entity::delete_by_id(id.as_str())
-            .exec(&tx)
-            .await?;
-        let others = siblings(&tx, &eval.row.id, &cur.area_id).await?;
+        w.delete(
+            opportunity::Entity::delete_many().filter(opportunity::Column::Id.eq(id.as_str())),
+            opportunity::Column::Version,
+            cur.version,
+            &target,
+        )
+        .await?;
+        let others = siblings(&*w, &eval.row.id, &cur.area_id).await?;
         let current: BTreeMap<String, i32> =
             others.iter().map(|m| (m.id.clone(), m.position)).collect();
         let ids: Vec<String> = others.into_iter().map(|m| m.id).collect();
-        renumber(&tx, &ids, &current).await?;
+        renumber(&*w, &ids, &current).await?;
         audit::append(
-            &tx,
+            &*w,
             &eval.row.id,
             eval.user.as_str(),
             Subject::ImprovementOpportunity,
@@ -992,7 +1015,7 @@ impl Narratives {
             "",
         )
         .await?;
-        tx.commit().await?;
+        w.commit().await?;
         tracing::info!(evaluation = %name, opportunity = %id, "improvement opportunity deleted");
         Ok(())
     }

@@ -4,24 +4,24 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
+use kompass_auth::Caller;
 use kompass_core::{Error, Msg, paging};
 use kompass_frameworks::Framework;
 use kompass_grpc::caller;
 use kompass_proto::assessment::v1::{self as pb, scoring_service_server::ScoringService};
 use kompass_scoring::{QuestionScore, format_points};
 use rust_decimal::Decimal;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 use tonic::{Request, Response, Status};
 
 use crate::Assessment;
-use crate::access::{self, Eval, Role, State};
-use crate::audit::{self, Subject};
-use crate::entity::{agreed_score, assignment, evidence, score};
+use crate::access::{self, Eval, State};
+use crate::audit::Subject;
+use crate::entity::{agreed_score, assignment, evaluation, evidence, score};
 use crate::frameworks;
 use crate::util::{self, centi, from_centi, points_str, ts};
+use crate::write::Write;
 
 pub struct Scoring(pub Assessment);
 
@@ -120,16 +120,36 @@ fn points_for(fw: &Framework, q: &str, s: &str) -> Result<Option<i64>, Error> {
     Ok(Some(centi(p)))
 }
 
-async fn previous_agreed(st: &Assessment, ev: &Eval) -> Result<BTreeMap<String, i64>, Error> {
-    let _ = st;
-    Ok(match &ev.row.previous_evaluation {
-        Some(prev) => agreed(&*ev.db, prev)
-            .await?
-            .into_iter()
-            .filter_map(|(q, a)| a.points_centi.map(|p| (q, p)))
-            .collect(),
-        None => BTreeMap::new(),
-    })
+/// The previous evaluation's agreed points (next cycle), if the caller may
+/// read them there: shown beside the new scores, they must not reveal an
+/// unpublished consensus to anyone outside its team.
+async fn previous_agreed(
+    st: &Assessment,
+    c: &Caller,
+    ev: &Eval,
+) -> Result<BTreeMap<String, i64>, Error> {
+    let Some(prev) = &ev.row.previous_evaluation else {
+        return Ok(BTreeMap::new());
+    };
+    // Published: public reference for whoever reads this evaluation. Not
+    // yet: only for those who read the previous one's consensus themselves.
+    let published = evaluation::Entity::find_by_id(prev.as_str())
+        .one(&*ev.db)
+        .await?
+        .is_some_and(|r| r.seal_digest.is_some());
+    let readable = published
+        || match access::related(st, c, &ev.tenant, &*ev.db, prev).await? {
+            Some((role, row)) => access::may_read_agreed(role, &row),
+            None => false,
+        };
+    if !readable {
+        return Ok(BTreeMap::new());
+    }
+    Ok(agreed(&*ev.db, prev)
+        .await?
+        .into_iter()
+        .filter_map(|(q, a)| a.points_centi.map(|p| (q, p)))
+        .collect())
 }
 
 fn score_pb(
@@ -166,34 +186,36 @@ impl Scoring {
         )
     }
 
-    /// The consensus view is for those who reach consensus until publication;
-    /// afterwards for everyone who may read the evaluation.
+    /// Agreed scores are for the team until publication; afterwards for
+    /// everyone who may read the evaluation (individual scores never: see
+    /// [`Scoring::agreed_pb`]).
     fn require_consensus_reader(&self, ev: &Eval) -> Result<(), Error> {
-        let ok = ev.may_lead()
-            || ev.may_score()
-            || ev.role == Role::Operator
-            || matches!(ev.state(), State::Published | State::Archived);
         ev.require(
-            ok,
-            "the consensus view is for the evaluators until the evaluation is published",
-            "konsensusvyn är till för utvärderarna tills utvärderingen publiceras",
+            ev.may_read_agreed(),
+            "the agreed scores are for the evaluators until the evaluation is published",
+            "de överenskomna poängen är till för utvärderarna tills utvärderingen publiceras",
         )
     }
 
+    /// The consensus of every question (or `only` one). Individual scores
+    /// and their spread only for the team; everyone else who may read
+    /// agreed scores gets the agreed points and comment alone.
     async fn agreed_pb(
         &self,
+        c: &Caller,
         ev: &Eval,
         fw: &Framework,
         only: Option<&str>,
     ) -> Result<Vec<pb::AgreedScore>, Error> {
         let agreed = agreed(&*ev.db, &ev.row.id).await?;
-        let prev = previous_agreed(&self.0, ev).await?;
+        let prev = previous_agreed(&self.0, c, ev).await?;
+        let team = ev.on_team();
         let mut q =
             score::Entity::find().filter(score::Column::EvaluationId.eq(ev.row.id.as_str()));
         if let Some(only) = only {
             q = q.filter(score::Column::QuestionId.eq(only));
         }
-        let scores = q.all(&*ev.db).await?;
+        let scores = if team { q.all(&*ev.db).await? } else { vec![] };
         let names: BTreeMap<String, String> = assignment::Entity::find()
             .filter(assignment::Column::TenantId.eq(ev.tenant.as_str()))
             .filter(assignment::Column::EvaluationId.eq(ev.row.id.as_str()))
@@ -269,7 +291,7 @@ impl ScoringService for Scoring {
             e => e,
         })?;
         let row = self.own(&ev, q).await?;
-        let prev = previous_agreed(&self.0, &ev).await?;
+        let prev = previous_agreed(&self.0, &c, &ev).await?;
         Ok(Response::new(score_pb(
             &ev,
             q,
@@ -300,7 +322,7 @@ impl ScoringService for Scoring {
             .into_iter()
             .map(|s| (s.question_id.clone(), s))
             .collect();
-        let prev = previous_agreed(&self.0, &ev).await?;
+        let prev = previous_agreed(&self.0, &c, &ev).await?;
         let all: Vec<_> = fw.questions().collect();
         let page: Vec<pb::Score> = all
             .iter()
@@ -347,22 +369,15 @@ impl ScoringService for Scoring {
         ev.require_state(&[State::Scoring], "scoring", "poängsättning")?;
         let fw = frameworks::resolve(&self.0, &ev.row.framework_version).await?;
         let max = question(&fw, q)?;
-        let current = self.own(&ev, q).await?;
-        let mut points = current.as_ref().and_then(|r| r.points_centi);
-        let mut comment = current
-            .as_ref()
-            .map(|r| r.comment.clone())
-            .unwrap_or_default();
-        let mut evidence_refs = current
-            .as_ref()
-            .map(|r| util::json_list(&r.evidence))
-            .unwrap_or_default();
+        // What the request sets, validated before the write begins.
+        let (mut set_points, mut set_comment, mut set_evidence) = (None, None, None);
         for p in &paths {
             match p.as_str() {
-                "points" => points = points_for(&fw, q, s.points.trim())?,
-                "comment" => comment = util::text("comment", &s.comment, 4000, false)?,
+                "points" => set_points = Some(points_for(&fw, q, s.points.trim())?),
+                "comment" => set_comment = Some(util::text("comment", &s.comment, 4000, false)?),
                 "evidence" => {
                     let prefix = format!("{}/evidence/", ev.name());
+                    let mut ids = vec![];
                     for e in &s.evidence {
                         let id = e.strip_prefix(&prefix).ok_or_else(|| {
                             Error::InvalidArgument(Msg::new(
@@ -370,27 +385,52 @@ impl ScoringService for Scoring {
                                 format!("underlaget {e:?} hör inte till den här utvärderingen"),
                             ))
                         })?;
-                        let found = evidence::Entity::find_by_id(id)
-                            .one(&*ev.db)
-                            .await
-                            .map_err(Error::from)?
-                            .is_some_and(|x| x.evaluation_id == ev.row.id);
-                        if !found {
-                            return Err(Error::InvalidArgument(Msg::new(
-                                format!("evidence {e} does not exist"),
-                                format!("underlaget {e} finns inte"),
-                            ))
-                            .into());
-                        }
+                        ids.push((e.clone(), id.to_string()));
                     }
-                    evidence_refs = s.evidence.clone();
+                    set_evidence = Some(ids);
                 }
                 other => return Err(util::unknown_field(other, "points, comment, evidence").into()),
             }
         }
         let what = format!("your score of question {q}");
         let now = Utc::now();
-        let tx = ev.db.begin().await.map_err(Error::from)?;
+        let w = Write::lock(&self.0, &ev).await?;
+        w.require_state(&[State::Scoring], "scoring", "poängsättning")?;
+        if let Some(ids) = &set_evidence {
+            for (e, id) in ids {
+                let found = evidence::Entity::find_by_id(id.as_str())
+                    .one(&*w)
+                    .await
+                    .map_err(Error::from)?
+                    .is_some_and(|x| x.evaluation_id == ev.row.id);
+                if !found {
+                    return Err(Error::InvalidArgument(Msg::new(
+                        format!("evidence {e} does not exist"),
+                        format!("underlaget {e} finns inte"),
+                    ))
+                    .into());
+                }
+            }
+        }
+        let current =
+            score::Entity::find_by_id((ev.row.id.clone(), q.to_string(), ev.user.to_string()))
+                .one(&*w)
+                .await
+                .map_err(Error::from)?;
+        let points = set_points.unwrap_or_else(|| current.as_ref().and_then(|r| r.points_centi));
+        let comment = set_comment.unwrap_or_else(|| {
+            current
+                .as_ref()
+                .map(|r| r.comment.clone())
+                .unwrap_or_default()
+        });
+        let evidence_refs: Vec<String> = match set_evidence {
+            Some(ids) => ids.into_iter().map(|(e, _)| e).collect(),
+            None => current
+                .as_ref()
+                .map(|r| util::json_list(&r.evidence))
+                .unwrap_or_default(),
+        };
         let old = current
             .as_ref()
             .map(|r| json!({"points": points_str(r.points_centi), "comment": r.comment}));
@@ -410,48 +450,35 @@ impl ScoringService for Scoring {
                     version: Set(1),
                     updated_at: Set(now),
                 })
-                .exec(&tx)
+                .exec(&*w)
                 .await
                 .map_err(|e| stale_if_conflict(e, &what))?;
             }
             Some(cur) => {
                 util::check_etag(&s.etag, cur.version, &what)?;
-                let res = score::Entity::update_many()
-                    .col_expr(score::Column::PointsCenti, points.into())
-                    .col_expr(score::Column::Comment, comment.clone().into())
-                    .col_expr(
-                        score::Column::Evidence,
-                        util::to_json(&evidence_refs).into(),
-                    )
-                    .col_expr(score::Column::Version, (cur.version + 1).into())
-                    .col_expr(score::Column::UpdatedAt, now.into())
-                    .filter(score::Column::EvaluationId.eq(ev.row.id.as_str()))
-                    .filter(score::Column::QuestionId.eq(q))
-                    .filter(score::Column::EvaluatorId.eq(ev.user.as_str()))
-                    .filter(score::Column::Version.eq(cur.version))
-                    .exec(&tx)
-                    .await
-                    .map_err(Error::from)?;
-                if res.rows_affected == 0 {
-                    util::check_etag(&s.etag, cur.version + 1, &what)?;
-                }
+                w.update(
+                    score::Entity::update_many()
+                        .col_expr(score::Column::PointsCenti, points.into())
+                        .col_expr(score::Column::Comment, comment.clone().into())
+                        .col_expr(
+                            score::Column::Evidence,
+                            util::to_json(&evidence_refs).into(),
+                        )
+                        .col_expr(score::Column::UpdatedAt, now.into())
+                        .filter(score::Column::EvaluationId.eq(ev.row.id.as_str()))
+                        .filter(score::Column::QuestionId.eq(q))
+                        .filter(score::Column::EvaluatorId.eq(ev.user.as_str())),
+                    score::Column::Version,
+                    cur.version,
+                    &what,
+                )
+                .await?;
             }
         }
-        audit::append(
-            &tx,
-            &ev.row.id,
-            ev.user.as_str(),
-            Subject::Score,
-            &s.name,
-            old,
-            Some(new),
-            "",
-        )
-        .await
-        .map_err(Error::from)?;
-        tx.commit().await.map_err(Error::from)?;
+        w.audit(Subject::Score, &s.name, old, Some(new), "").await?;
+        w.commit().await?;
         let row = self.own(&ev, q).await?;
-        let prev = previous_agreed(&self.0, &ev).await?;
+        let prev = previous_agreed(&self.0, &c, &ev).await?;
         Ok(Response::new(score_pb(
             &ev,
             q,
@@ -474,7 +501,7 @@ impl ScoringService for Scoring {
             Error::InvalidArgument(m) => Error::NotFound(m),
             e => e,
         })?;
-        let mut v = self.agreed_pb(&ev, &fw, Some(q)).await?;
+        let mut v = self.agreed_pb(&c, &ev, &fw, Some(q)).await?;
         Ok(Response::new(v.remove(0)))
     }
 
@@ -491,7 +518,7 @@ impl ScoringService for Scoring {
         let start: usize = paging::decode(&r.page_token)?
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let all = self.agreed_pb(&ev, &fw, None).await?;
+        let all = self.agreed_pb(&c, &ev, &fw, None).await?;
         let n = all.len();
         let page = all.into_iter().skip(start).take(size).collect();
         Ok(Response::new(pb::ListAgreedScoresResponse {
@@ -528,25 +555,33 @@ impl ScoringService for Scoring {
         )?;
         let fw = frameworks::resolve(&self.0, &ev.row.framework_version).await?;
         question(&fw, q)?;
-        let current = agreed_score::Entity::find_by_id((ev.row.id.clone(), q.to_string()))
-            .one(&*ev.db)
-            .await
-            .map_err(Error::from)?;
-        let mut points = current.as_ref().and_then(|a| a.points_centi);
-        let mut comment = current
-            .as_ref()
-            .map(|a| a.comment.clone())
-            .unwrap_or_default();
+        let (mut set_points, mut set_comment) = (None, None);
         for p in &paths {
             match p.as_str() {
-                "points" => points = points_for(&fw, q, s.points.trim())?,
-                "comment" => comment = util::text("comment", &s.comment, 4000, false)?,
+                "points" => set_points = Some(points_for(&fw, q, s.points.trim())?),
+                "comment" => set_comment = Some(util::text("comment", &s.comment, 4000, false)?),
                 other => return Err(util::unknown_field(other, "points, comment").into()),
             }
         }
         let what = format!("the agreed score of question {q}");
         let now = Utc::now();
-        let tx = ev.db.begin().await.map_err(Error::from)?;
+        let w = Write::lock(&self.0, &ev).await?;
+        w.require_state(
+            &[State::Consensus],
+            "setting agreed scores",
+            "att sätta överenskomna poäng",
+        )?;
+        let current = agreed_score::Entity::find_by_id((ev.row.id.clone(), q.to_string()))
+            .one(&*w)
+            .await
+            .map_err(Error::from)?;
+        let points = set_points.unwrap_or_else(|| current.as_ref().and_then(|a| a.points_centi));
+        let comment = set_comment.unwrap_or_else(|| {
+            current
+                .as_ref()
+                .map(|a| a.comment.clone())
+                .unwrap_or_default()
+        });
         let old = current
             .as_ref()
             .map(|a| json!({"points": points_str(a.points_centi), "comment": a.comment}));
@@ -564,44 +599,32 @@ impl ScoringService for Scoring {
                     version: Set(1),
                     updated_at: Set(now),
                 })
-                .exec(&tx)
+                .exec(&*w)
                 .await
                 .map_err(|e| stale_if_conflict(e, &what))?;
             }
             Some(cur) => {
                 util::check_etag(&s.etag, cur.version, &what)?;
-                let res = agreed_score::Entity::update_many()
-                    .col_expr(agreed_score::Column::PointsCenti, points.into())
-                    .col_expr(agreed_score::Column::Comment, comment.clone().into())
-                    .col_expr(agreed_score::Column::AgreedBy, ev.user.to_string().into())
-                    .col_expr(agreed_score::Column::Version, (cur.version + 1).into())
-                    .col_expr(agreed_score::Column::UpdatedAt, now.into())
-                    .filter(agreed_score::Column::EvaluationId.eq(ev.row.id.as_str()))
-                    .filter(agreed_score::Column::QuestionId.eq(q))
-                    .filter(agreed_score::Column::Version.eq(cur.version))
-                    .exec(&tx)
-                    .await
-                    .map_err(Error::from)?;
-                if res.rows_affected == 0 {
-                    util::check_etag(&s.etag, cur.version + 1, &what)?;
-                }
+                w.update(
+                    agreed_score::Entity::update_many()
+                        .col_expr(agreed_score::Column::PointsCenti, points.into())
+                        .col_expr(agreed_score::Column::Comment, comment.clone().into())
+                        .col_expr(agreed_score::Column::AgreedBy, ev.user.to_string().into())
+                        .col_expr(agreed_score::Column::UpdatedAt, now.into())
+                        .filter(agreed_score::Column::EvaluationId.eq(ev.row.id.as_str()))
+                        .filter(agreed_score::Column::QuestionId.eq(q)),
+                    agreed_score::Column::Version,
+                    cur.version,
+                    &what,
+                )
+                .await?;
             }
         }
         let new = json!({"points": points_str(points), "comment": comment});
-        audit::append(
-            &tx,
-            &ev.row.id,
-            ev.user.as_str(),
-            Subject::AgreedScore,
-            &s.name,
-            old,
-            Some(new),
-            "",
-        )
-        .await
-        .map_err(Error::from)?;
-        tx.commit().await.map_err(Error::from)?;
-        let mut v = self.agreed_pb(&ev, &fw, Some(q)).await?;
+        w.audit(Subject::AgreedScore, &s.name, old, Some(new), "")
+            .await?;
+        w.commit().await?;
+        let mut v = self.agreed_pb(&c, &ev, &fw, Some(q)).await?;
         Ok(Response::new(v.remove(0)))
     }
 
@@ -656,6 +679,7 @@ impl ScoringService for Scoring {
             )
             .into());
         }
+        self.require_consensus_reader(&me)?;
         self.require_consensus_reader(&ext)?;
         let fw = frameworks::resolve(&self.0, &me.row.framework_version).await?;
         let pick = |m: BTreeMap<String, agreed_score::Model>| -> BTreeMap<String, i64> {

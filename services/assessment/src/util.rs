@@ -43,6 +43,32 @@ pub fn date(field: &str, s: &str) -> Result<Option<String>, Error> {
         })
 }
 
+/// The latest calendar date anywhere on earth now (UTC+14): a date after it
+/// is in the future for everyone.
+pub fn latest_today() -> NaiveDate {
+    (Utc::now() + chrono::Duration::hours(14)).date_naive()
+}
+
+/// `YYYY-MM-DD` not in the future, or empty: the date an evaluation took
+/// place, as its report states it.
+pub fn past_date(field: &str, s: &str) -> Result<Option<String>, Error> {
+    let Some(d) = date(field, s)? else {
+        return Ok(None);
+    };
+    let parsed = NaiveDate::parse_from_str(&d, "%Y-%m-%d").expect("validated");
+    if parsed > latest_today() {
+        return Err(Error::InvalidArgument(Msg::new(
+            format!(
+                "{field} {s} is in the future: give the date the evaluation took place, as its report states it"
+            ),
+            format!(
+                "{field} {s} ligger i framtiden: ange datumet då utvärderingen gjordes, så som rapporten anger det"
+            ),
+        )));
+    }
+    Ok(Some(d))
+}
+
 pub fn json_list(s: &str) -> Vec<String> {
     serde_json::from_str(s).unwrap_or_default()
 }

@@ -247,13 +247,8 @@ pub(crate) mod tests {
         (
             apb::EvaluationPublishedEvent {
                 event_id: String::new(),
+                seal: Some(kompass_seal::seal_of(&content, None)),
                 content: Some(content),
-                seal: Some(apb::Seal {
-                    algorithm: "SHA-256".into(),
-                    digest: "ab".repeat(32),
-                    canonicalization: "kompass-canonical-json-v1".into(),
-                    seal_time: None,
-                }),
             },
             fw,
         )

@@ -19,6 +19,7 @@
 mod cache;
 mod comparison;
 mod export;
+pub mod metrics;
 mod pdf;
 mod portfolio;
 mod radar;
@@ -69,6 +70,7 @@ pub struct Reporting {
     cache: Arc<cache::Cache>,
     /// Smallest comparison group figures are shown for.
     min_group: u32,
+    counters: Arc<metrics::Counters>,
 }
 
 impl Reporting {
@@ -93,6 +95,7 @@ impl Reporting {
             bus,
             cache: Arc::new(cache),
             min_group: 5,
+            counters: Arc::default(),
         }
     }
 
@@ -101,6 +104,11 @@ impl Reporting {
     pub fn with_min_group(mut self, n: u32) -> Reporting {
         self.min_group = n.max(1);
         self
+    }
+
+    /// Publications this consumer refused so far, by reason.
+    pub fn rejected_publications(&self) -> metrics::RejectedPublications {
+        self.counters.snapshot()
     }
 
     /// Applies one event to the read model and drops cached comparisons.
@@ -117,6 +125,18 @@ impl Reporting {
         }
         match store::apply(&self.db, &self.catalog, event_id, topic, payload).await {
             Ok(store::Applied::Ignored) => true,
+            Ok(store::Applied::Rejected { evaluation, why }) => {
+                // Refused for good: acknowledged so it does not block the
+                // stream, counted and logged for whoever watches the seals.
+                self.counters.rejected(&why);
+                tracing::error!(
+                    event_id,
+                    evaluation = %evaluation,
+                    reason = why.reason(),
+                    "reporting: publication refused: {why}"
+                );
+                true
+            }
             Ok(applied) => {
                 if applied == store::Applied::Stored {
                     tracing::info!(event_id, "reporting: publication stored");

@@ -693,7 +693,31 @@ pub fn render(r: &pb::EvaluationReport, previous: Option<&pb::RadarProfile>) -> 
         );
     }
 
-    // 5. The seal.
+    // 5. Provenance of an imported result, and the seal.
+    if let Some(i) = &r.import_record {
+        w.heading(l.t("Importerat resultat", "Imported result"), 11.0);
+        let role = match i.role.as_str() {
+            "operator" => l.t("plattformens operatör", "the platform operator"),
+            "tenant_admin" => l.t("kommunens administratör", "the municipality's admin"),
+            _ => "",
+        };
+        let when = i
+            .import_time
+            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        w.paragraph(
+            &format!(
+                "{} {} ({role}) {when}. {}: {}",
+                l.t("Importerat av", "Imported by"),
+                i.imported_by,
+                l.t("Källa", "Source"),
+                i.source
+            ),
+            9.0,
+            false,
+        );
+    }
     if let Some(s) = &r.seal {
         w.heading(l.t("Publiceringssigill", "Publication seal"), 11.0);
         w.paragraph(

@@ -227,5 +227,25 @@ pub fn build(
         public,
         language: if en { "en" } else { "sv" }.into(),
         key_figures: vec![],
+        import_record: import_record(&c),
+    })
+}
+
+/// "operator" or "tenant_admin": the role an import was made in.
+pub fn import_role(r: &apb::ImportRecord) -> &'static str {
+    match apb::import_record::Role::try_from(r.role).unwrap_or_default() {
+        apb::import_record::Role::Operator => "operator",
+        apb::import_record::Role::TenantAdmin => "tenant_admin",
+        apb::import_record::Role::Unspecified => "",
+    }
+}
+
+/// Who put an imported result on record, when and from where, as sealed.
+pub fn import_record(c: &apb::PublishedContent) -> Option<pb::ReportImportRecord> {
+    c.import_record.as_ref().map(|r| pb::ReportImportRecord {
+        imported_by: r.imported_by_display_name.clone(),
+        role: import_role(r).into(),
+        import_time: r.import_time,
+        source: r.source.clone(),
     })
 }

@@ -765,6 +765,10 @@ impl ReportingService for Api {
         let mut items = vec![];
         for e in &rows {
             let ev = store::event(&self.0.db, &e.evaluation).await?;
+            let imported = ev
+                .as_ref()
+                .and_then(|x| x.content.as_ref())
+                .and_then(|c| c.import_record.clone());
             let seal = ev.and_then(|x| x.seal).unwrap_or_default();
             let meta = metas.get(&e.tenant_id).cloned().flatten();
             let mut areas: Vec<(String, i64, i64)> = vec![];
@@ -799,6 +803,15 @@ impl ReportingService for Api {
                     "algorithm": seal.algorithm, "digest": seal.digest,
                     "canonicalization": seal.canonicalization,
                 },
+                "import_record": imported.as_ref().map(|r| serde_json::json!({
+                    "imported_by": r.imported_by_display_name,
+                    "role": report::import_role(r),
+                    "import_time": r.import_time.and_then(|t| {
+                        chrono::DateTime::from_timestamp(t.seconds, 0)
+                            .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                    }),
+                    "source": r.source,
+                })),
             }));
         }
         let f = match pb::ExportFormat::try_from(r.format).unwrap_or_default() {
@@ -809,7 +822,7 @@ impl ReportingService for Api {
             ),
             pb::ExportFormat::Csv => {
                 let mut out = String::from(
-                    "tenant,tenant_display_name,municipality_code,framework_version,evaluation_date,evaluation,seal_algorithm,seal_digest,level,id,points,max_points\n",
+                    "tenant,tenant_display_name,municipality_code,framework_version,evaluation_date,evaluation,seal_algorithm,seal_digest,level,id,points,max_points,imported_by,import_role,import_time,import_source\n",
                 );
                 for it in &items {
                     let s = |k: &str| it[k].as_str().unwrap_or_default().to_string();
@@ -825,9 +838,13 @@ impl ReportingService for Api {
                     ]
                     .map(|x| export::csv_field(&x))
                     .join(",");
+                    let imp = &it["import_record"];
+                    let tail = ["imported_by", "role", "import_time", "source"]
+                        .map(|k| export::csv_field(imp[k].as_str().unwrap_or_default()))
+                        .join(",");
                     let mut line = |level: &str, id: &str, p: &str, m: &str| {
                         out.push_str(&format!(
-                            "{head},{},{},{},{}\n",
+                            "{head},{},{},{},{},{tail}\n",
                             export::csv_field(level),
                             export::csv_field(id),
                             export::csv_field(p),

@@ -343,7 +343,7 @@ pub async fn refresh_tenants(db: &DatabaseConnection, catalog: &Catalog) -> Resu
 }
 
 /// What applying one event did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
     /// New content stored.
     Stored,
@@ -351,6 +351,43 @@ pub enum Applied {
     Unchanged,
     /// Not an event of this read model, or unreadable (logged).
     Ignored,
+    /// Refused: the content does not match its seal, or it would replace a
+    /// different sealed version of the same evaluation. Nothing stored;
+    /// logged and counted by the caller.
+    Rejected { evaluation: String, why: Rejection },
+}
+
+/// Why a publication was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// The digest recomputed from the content is not the sealed one (or the
+    /// seal names an unknown algorithm or canonical form).
+    SealMismatch(String),
+    /// The read model already holds this evaluation under another seal: a
+    /// published evaluation never changes, so a second version is forged.
+    DifferentSeal { stored: String, received: String },
+}
+
+impl Rejection {
+    /// The metric label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::SealMismatch(_) => "seal_mismatch",
+            Rejection::DifferentSeal { .. } => "different_seal",
+        }
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejection::SealMismatch(m) => write!(f, "content does not match its seal: {m}"),
+            Rejection::DifferentSeal { stored, received } => write!(
+                f,
+                "the evaluation is already stored with seal {stored}; refusing a different sealed version {received}"
+            ),
+        }
+    }
 }
 
 fn bad(e: impl std::fmt::Display) -> Error {
@@ -390,7 +427,10 @@ pub fn kind_str(k: i32) -> &'static str {
 
 /// Applies one delivery to the read model in one transaction. Idempotent:
 /// an event id seen before, or content with the seal already stored, changes
-/// nothing.
+/// nothing. Seals are checked, not trusted: the digest is recomputed from
+/// the content of every event, and content that does not match, or that
+/// would replace a different sealed version of the same evaluation, is
+/// [`Applied::Rejected`].
 pub async fn apply(
     db: &DatabaseConnection,
     catalog: &Catalog,
@@ -412,6 +452,12 @@ pub async fn apply(
         tracing::warn!(event_id, "reporting: event without content or seal skipped");
         return Ok(Applied::Ignored);
     };
+    if let Err(m) = kompass_seal::check(c, seal) {
+        return Ok(Applied::Rejected {
+            evaluation: c.evaluation.clone(),
+            why: Rejection::SealMismatch(m.to_string()),
+        });
+    }
     let scores = match content_scores(c) {
         Ok(s) => s,
         Err(e) => {
@@ -450,22 +496,18 @@ pub async fn apply(
         .await?;
     if let Some(r) = existing {
         let digest: String = r.try_get("", "seal_digest")?;
-        if digest == seal.digest {
+        if digest.eq_ignore_ascii_case(&seal.digest) {
             return Ok(Applied::Unchanged);
         }
-        // Different sealed content for the same evaluation replaces it.
-        for t in [
-            "reporting_evaluations",
-            "reporting_question_points",
-            "reporting_texts",
-        ] {
-            tx.execute_raw(stmt(
-                &tx,
-                &format!("DELETE FROM {t} WHERE evaluation = $1"),
-                vec![c.evaluation.clone().into()],
-            ))
-            .await?;
-        }
+        // A published evaluation is sealed once and never changes: another
+        // sealed version of it cannot be genuine.
+        return Ok(Applied::Rejected {
+            evaluation: c.evaluation.clone(),
+            why: Rejection::DifferentSeal {
+                stored: digest,
+                received: seal.digest.clone(),
+            },
+        });
     }
     let now = Utc::now();
     sync_tenant(&tx, &meta, now).await?;
@@ -784,13 +826,37 @@ mod sqlite_tests {
         let c = later.content.as_mut().unwrap();
         c.evaluation = format!("{}-later", c.evaluation);
         c.evaluation_date = "2099-01-01".into();
-        later.seal.as_mut().unwrap().digest = "later".into();
+        later.seal = Some(kompass_seal::seal_of(c, None));
         assert_eq!(
             apply(&db, &catalog, "e4", topic, &later.encode_to_vec())
                 .await
                 .unwrap(),
             Applied::Stored
         );
+        // Seals are checked: content that does not hash to its seal, or a
+        // second sealed version of a stored evaluation, is refused.
+        let mut forged = later.clone();
+        forged.content.as_mut().unwrap().questions[0].points = "15.00".into();
+        assert!(matches!(
+            apply(&db, &catalog, "e5", topic, &forged.encode_to_vec())
+                .await
+                .unwrap(),
+            Applied::Rejected {
+                why: Rejection::SealMismatch(_),
+                ..
+            }
+        ));
+        let c = forged.content.clone().unwrap();
+        forged.seal = Some(kompass_seal::seal_of(&c, None));
+        assert!(matches!(
+            apply(&db, &catalog, "e6", topic, &forged.encode_to_vec())
+                .await
+                .unwrap(),
+            Applied::Rejected {
+                why: Rejection::DifferentSeal { .. },
+                ..
+            }
+        ));
         let rows = evaluations(&db, &f).await.unwrap();
         assert_eq!(rows.len(), 1);
         assert!(rows[0].evaluation.ends_with("-later"));

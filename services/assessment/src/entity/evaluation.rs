@@ -25,6 +25,17 @@ pub struct Model {
     pub seal_time: Option<DateTimeUtc>,
     /// Canonical JSON of the published content, exactly as sealed.
     pub published_content: Option<String>,
+    /// Imported evaluations: the importer's user id.
+    pub imported_by: Option<String>,
+    /// Imported evaluations: the importer's display name at the time.
+    pub imported_by_name: Option<String>,
+    /// Imported evaluations: `operator` or `tenant_admin`.
+    pub import_role: Option<String>,
+    pub import_time: Option<DateTimeUtc>,
+    /// Imported evaluations: the source as stated (report title, URL).
+    pub import_source: Option<String>,
+    /// Canonical form the seal was made with; NULL = `kompass-canonical-json-v1`.
+    pub seal_canonicalization: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
