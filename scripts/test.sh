@@ -62,3 +62,12 @@ log "Tests"
 # Each test makes its own databases; a few at a time keeps the 2-core machine
 # and PostgreSQL's max_connections comfortable.
 cargo test --workspace -- --test-threads "${KOMPASS_TEST_THREADS:-4}"
+
+log "Browser tests (console)"
+# Debian's Chromium, driven by playwright-core; a test tool's own browser
+# download does not work here.
+if ! command -v chromium >/dev/null 2>&1; then need_apt chromium; fi
+if [ ! -d tests/browser/node_modules ]; then (cd tests/browser && npm ci --no-audit --no-fund); fi
+cargo build -p kompass --quiet
+chromium --version
+(cd tests/browser && KOMPASS_BIN="$PWD/../../target/debug/kompass" node --test --test-concurrency=1)

@@ -14,9 +14,10 @@
     if (t) t.setAttribute('aria-busy', 'true');
     announce(document.body.dataset.loading);
   });
-  document.addEventListener('htmx:afterRequest', function (e) {
-    var t = e.detail.target;
-    if (t) t.removeAttribute('aria-busy');
+  document.addEventListener('htmx:afterRequest', function () {
+    // The response may have been retargeted (an error goes to #messages),
+    // so clear every busy mark, not only the current target's.
+    document.querySelectorAll('[aria-busy]').forEach(function (x) { x.removeAttribute('aria-busy'); });
   });
   document.addEventListener('htmx:afterSettle', function (e) {
     var el = e.detail.elt;
