@@ -58,6 +58,18 @@ pub struct Options {
     /// Give the reporting service an analytics database of its own
     /// (`kc_<id>_a`) instead of the catalog database.
     pub analytics: bool,
+    /// Verify tokens of this OpenID provider by JWKS instead of the HS256
+    /// test secret (then [`TestEnv::token`] tokens are refused).
+    pub provider: Option<Provider>,
+}
+
+/// An identity provider the services trust (see `kompass-oidc-fake`).
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub issuer: String,
+    pub jwks_url: String,
+    /// The console's client id: the audience of its ID tokens.
+    pub audience: String,
 }
 
 impl Default for Options {
@@ -68,6 +80,7 @@ impl Default for Options {
             extra_servers: BTreeMap::new(),
             redis_url: None,
             analytics: false,
+            provider: None,
         }
     }
 }
@@ -117,7 +130,14 @@ impl TestEnv {
         cfg.database.max_connections = o.max_connections;
         cfg.database.pool_size = o.pool_size;
         cfg.database.catalog_pool_size = 3;
-        cfg.auth.jwt_secret = Some(SECRET.into());
+        match &o.provider {
+            Some(p) => {
+                cfg.auth.jwks_url = Some(p.jwks_url.clone());
+                cfg.auth.issuer = p.issuer.clone();
+                cfg.auth.audience = p.audience.clone();
+            }
+            None => cfg.auth.jwt_secret = Some(SECRET.into()),
+        }
         cfg.redis.url = Some(o.redis_url.unwrap_or_else(redis_url));
         cfg.redis.key_prefix = format!("kompass-test:{id}:");
         let platform = Platform::open(cfg.clone()).await.unwrap();

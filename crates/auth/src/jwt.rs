@@ -19,6 +19,11 @@ pub struct Claims {
     pub iat: u64,
     #[serde(default)]
     pub roles: Vec<String>,
+    /// OIDC: links a provider identity to an invited user when verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
 }
 
 impl Claims {
@@ -34,6 +39,8 @@ impl Claims {
             iat: now,
             exp: now + ttl.as_secs(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
+            email: None,
+            email_verified: None,
         }
     }
 }
@@ -155,6 +162,12 @@ impl Verifier {
             issuer: issuer.into(),
             audience: audience.into(),
         }
+    }
+
+    /// Whether tokens come from an identity provider (JWKS) rather than the
+    /// shared development secret; provider subjects are not platform user ids.
+    pub fn is_provider(&self) -> bool {
+        matches!(&*self.keys, Keys::Jwks(_))
     }
 
     pub async fn verify(&self, token: &str) -> Result<Claims, JwtError> {

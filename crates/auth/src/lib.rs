@@ -15,3 +15,16 @@ use kompass_core::{Error, TenantId, UserId};
 pub trait MembershipSource: Send + Sync + 'static {
     async fn memberships(&self, user: &UserId) -> Result<BTreeMap<TenantId, TenantRole>, Error>;
 }
+
+/// Which platform user a provider identity (`iss` + `sub`) is (the catalog).
+#[async_trait::async_trait]
+pub trait IdentityLinks: Send + Sync + 'static {
+    /// `verified_email` is the token's `email` when `email_verified` is true;
+    /// an open invitation for it links the identity on first use.
+    async fn linked_user(
+        &self,
+        issuer: &str,
+        subject: &str,
+        verified_email: Option<&str>,
+    ) -> Result<Option<UserId>, Error>;
+}

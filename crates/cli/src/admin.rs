@@ -44,6 +44,20 @@ pub enum TenantCmd {
         #[arg(long)]
         server: Option<String>,
     },
+    /// Invites a person by e-mail; their first sign-in with that verified
+    /// e-mail links the identity to the new user.
+    Invite {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// User id; default: made from the e-mail.
+        #[arg(long)]
+        id: Option<String>,
+        /// Platform roles: operator, evaluator, analyst.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
     List,
     Show {
         id: String,
@@ -87,6 +101,17 @@ pub enum UserCmd {
         #[arg(long)]
         tenant: String,
     },
+}
+
+fn parse_roles(roles: &[String]) -> anyhow::Result<Vec<i32>> {
+    roles
+        .iter()
+        .map(|r| {
+            pb::PlatformRole::from_str_name(&format!("PLATFORM_ROLE_{}", r.to_uppercase()))
+                .map(|r| r as i32)
+                .with_context(|| format!("unknown role {r:?}: use operator, evaluator or analyst"))
+        })
+        .collect()
 }
 
 struct Client {
@@ -265,16 +290,7 @@ pub async fn user(cfg: &Config, conn: Conn, cmd: UserCmd) -> anyhow::Result<()> 
             name,
             roles,
         } => {
-            let roles = roles
-                .iter()
-                .map(|r| {
-                    pb::PlatformRole::from_str_name(&format!("PLATFORM_ROLE_{}", r.to_uppercase()))
-                        .map(|r| r as i32)
-                        .with_context(|| {
-                            format!("unknown role {r:?}: use operator, evaluator or analyst")
-                        })
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let roles = parse_roles(&roles)?;
             let u = api
                 .create_user(c.req(pb::CreateUserRequest {
                     user_id: id,
@@ -289,6 +305,33 @@ pub async fn user(cfg: &Config, conn: Conn, cmd: UserCmd) -> anyhow::Result<()> 
                 .map_err(status)?
                 .into_inner();
             print_user(&u);
+        }
+        UserCmd::Invite {
+            email,
+            name,
+            id,
+            roles,
+        } => {
+            let roles = parse_roles(&roles)?;
+            let r = api
+                .invite_user(c.req(pb::InviteUserRequest {
+                    user_id: id.unwrap_or_default(),
+                    user: Some(pb::User {
+                        email,
+                        display_name: name,
+                        platform_roles: roles,
+                        ..Default::default()
+                    }),
+                }))
+                .await
+                .map_err(status)?
+                .into_inner();
+            if let Some(u) = &r.user {
+                print_user(u);
+            }
+            if let Some(t) = r.expire_time {
+                println!("invitation open until {t}");
+            }
         }
         UserCmd::List => {
             let mut token = String::new();

@@ -1,15 +1,20 @@
-//! Catalog database schema: tenants and their placement, users, memberships.
+//! Catalog database schema: tenants and their placement, users, memberships;
+//! invitations, linked sign-in identities and the console's sessions.
 
 use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_catalog;
+mod m20261202_000001_identities;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_catalog::Migration)]
+        vec![
+            Box::new(m20261123_000001_catalog::Migration),
+            Box::new(m20261202_000001_identities::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
