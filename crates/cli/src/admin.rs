@@ -44,20 +44,6 @@ pub enum TenantCmd {
         #[arg(long)]
         server: Option<String>,
     },
-    /// Invites a person by e-mail; their first sign-in with that verified
-    /// e-mail links the identity to the new user.
-    Invite {
-        #[arg(long)]
-        email: String,
-        #[arg(long)]
-        name: String,
-        /// User id; default: made from the e-mail.
-        #[arg(long)]
-        id: Option<String>,
-        /// Platform roles: operator, evaluator, analyst.
-        #[arg(long = "role")]
-        roles: Vec<String>,
-    },
     List,
     Show {
         id: String,
@@ -78,6 +64,20 @@ pub enum UserCmd {
         email: String,
         #[arg(long)]
         name: String,
+        /// Platform roles: operator, evaluator, analyst.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// Invites a person by e-mail; their first sign-in with that verified
+    /// e-mail links the identity to the new user.
+    Invite {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// User id; default: made from the e-mail.
+        #[arg(long)]
+        id: Option<String>,
         /// Platform roles: operator, evaluator, analyst.
         #[arg(long = "role")]
         roles: Vec<String>,

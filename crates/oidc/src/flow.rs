@@ -373,6 +373,8 @@ impl Oidc {
 
 #[derive(Debug, Deserialize)]
 struct LoginQuery {
+    /// The console's sign-in page links with `next`.
+    #[serde(alias = "next")]
     return_to: Option<String>,
 }
 
