@@ -2,6 +2,10 @@
 //! partial updates, every figure fetched from the four services over gRPC
 //! with the signed-in user's token. The console keeps sessions and nothing
 //! else; every permission is decided by the services.
+// A `Failure` carries the rendered page context it needs to answer in the
+// reader's language; it is built once per failed request, so its size does
+// not matter on the happy path.
+#![allow(clippy::result_large_err)]
 
 pub mod assets;
 pub mod charts;
