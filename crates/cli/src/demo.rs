@@ -625,6 +625,8 @@ impl Seeder {
                             evaluation_date: date,
                             evaluator_names: DEMO_EVALUATORS.map(String::from).to_vec(),
                             csv,
+                            source: "Fiktiva demodata (kompass dev): inget verkligt resultat"
+                                .into(),
                             ..Default::default()
                         },
                     ))
