@@ -65,6 +65,18 @@ pub struct Options {
     pub jwks_ttl_secs: Option<u64>,
     /// `KOMPASS_COMPARISON_MIN_GROUP` (default: the product's default, 5).
     pub comparison_min_group: Option<u32>,
+    /// Verify tokens of this OpenID provider by JWKS instead of the HS256
+    /// test secret (then [`TestEnv::token`] tokens are refused).
+    pub provider: Option<Provider>,
+}
+
+/// An identity provider the services trust (see `kompass-oidc-fake`).
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub issuer: String,
+    pub jwks_url: String,
+    /// The console's client id: the audience of its ID tokens.
+    pub audience: String,
 }
 
 impl Default for Options {
@@ -78,6 +90,7 @@ impl Default for Options {
             jwks_url: None,
             jwks_ttl_secs: None,
             comparison_min_group: None,
+            provider: None,
         }
     }
 }
@@ -129,8 +142,17 @@ impl TestEnv {
         cfg.database.max_connections = o.max_connections;
         cfg.database.pool_size = o.pool_size;
         cfg.database.catalog_pool_size = 3;
-        cfg.auth.jwt_secret = Some(SECRET.into());
-        cfg.auth.jwks_url = o.jwks_url.clone();
+        match &o.provider {
+            Some(p) => {
+                cfg.auth.jwks_url = Some(p.jwks_url.clone());
+                cfg.auth.issuer = p.issuer.clone();
+                cfg.auth.audience = p.audience.clone();
+            }
+            None => {
+                cfg.auth.jwt_secret = Some(SECRET.into());
+                cfg.auth.jwks_url = o.jwks_url.clone();
+            }
+        }
         if let Some(t) = o.jwks_ttl_secs {
             cfg.auth.jwks_ttl_secs = t;
         }
@@ -550,6 +572,8 @@ impl EmbeddedEnv {
         let mut cfg = Config::default();
         cfg.database.data_dir = dir.clone();
         cfg.auth.jwt_secret = Some(SECRET.into());
+        // Roles come from the catalog: `operator` is the first operator.
+        cfg.auth.bootstrap_operator = Some("operator".into());
         let platform = Platform::open(cfg).await.unwrap();
         let running = kompass_serve::start(&platform, &ServiceKind::ALL, |_| 0)
             .await

@@ -467,9 +467,20 @@ async fn assign_score_conflict_consensus_publish_lock_and_event() {
         Code::FailedPrecondition
     );
 
-    // Anyone may verify, no token needed.
-    let v =
+    // Ostra has not agreed to be public: the public cannot even tell the
+    // evaluation exists; its own users and the operator verify.
+    let anon =
         f.ev.verify_publication(tonic::Request::new(apb::VerifyPublicationRequest {
+            name: f.name.clone(),
+            report: Some(apb::verify_publication_request::Report::Digest(
+                seal.digest.clone(),
+            )),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(anon.code(), Code::NotFound);
+    let v =
+        f.ev.verify_publication(authed(&f.op, apb::VerifyPublicationRequest {
             name: f.name.clone(),
             report: Some(apb::verify_publication_request::Report::Digest(
                 seal.digest.clone(),
@@ -481,7 +492,7 @@ async fn assign_score_conflict_consensus_publish_lock_and_event() {
     assert!(v.valid);
     let forged = "0".repeat(64);
     let v =
-        f.ev.verify_publication(tonic::Request::new(apb::VerifyPublicationRequest {
+        f.ev.verify_publication(authed(&f.op, apb::VerifyPublicationRequest {
             name: f.name.clone(),
             report: Some(apb::verify_publication_request::Report::Digest(forged)),
         }))
@@ -855,7 +866,7 @@ async fn historic_import_self_assessment_comparison_and_next_cycle() {
         report: Some(apb::verify_publication_request::Report::Content(c)),
     };
     let v =
-        f.ev.verify_publication(tonic::Request::new(check(content.clone())))
+        f.ev.verify_publication(authed(&f.op, check(content.clone())))
             .await
             .unwrap()
             .into_inner();
@@ -863,7 +874,7 @@ async fn historic_import_self_assessment_comparison_and_next_cycle() {
     assert_eq!(v.computed_digest, seal.digest);
     content.questions[0].points = "15.00".into();
     let v =
-        f.ev.verify_publication(tonic::Request::new(check(content)))
+        f.ev.verify_publication(authed(&f.op, check(content)))
             .await
             .unwrap()
             .into_inner();

@@ -62,6 +62,7 @@ async fn import(env: &TestEnv, tenant: &str, date: &str, pct: i64) -> String {
                 evaluation_date: date.into(),
                 evaluator_names: vec!["Karin Lund".into()],
                 csv: csv.into_bytes(),
+                source: "Test fixture: invented results".into(),
                 ..Default::default()
             },
         ))
@@ -118,8 +119,16 @@ fn settings(env: &TestEnv, oidc: Option<&str>) -> Settings {
             audience: "kompass".into(),
             users: dev_users(),
         }),
-        oidc_issuer: oidc.map(str::to_string),
+        oidc: oidc.map(|issuer| {
+            kompass_oidc::OidcSettings::new(
+                issuer,
+                "kompass-console",
+                None,
+                "http://console.test/auth/callback",
+            )
+        }),
         secure_cookies: false,
+        session_ttl: std::time::Duration::from_secs(3600),
     }
 }
 
@@ -391,11 +400,29 @@ async fn console_pages_downloads_sign_in_and_errors() {
     );
 
     // Signed-in pages send anonymous readers to sign in.
-    for p in ["/home", "/comparison", "/comparison.csv"] {
+    for p in ["/home"] {
         let r = get(&app, p, "", "").await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{p}");
         assert!(r.header("location").starts_with("/sign-in?next="), "{p}");
     }
+    // The public's comparison: named municipalities only, and it says how
+    // many were left out; two named are too few for figures.
+    let r = get(&app, "/comparison", "", "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let page = r.text();
+    assert!(page.contains("Östra kommun") && page.contains("Västra kommun"), "{page}");
+    assert!(!page.contains("Dolda"), "{page}");
+    assert!(
+        page.contains("En kommun som inte har gått med på att namnges ingår inte i siffrorna."),
+        "{page}"
+    );
+    assert!(page.contains("Inga siffror visas för den här gruppen"), "{page}");
+    let r = get(&app, "/comparison.csv", "", "en").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.header("content-type").starts_with("text/csv"));
+    let csv = r.text();
+    assert!(csv.contains("Östra kommun") && !csv.contains("Dolda"), "{csv}");
+
     let r = get(&app, "/sign-in", "", "").await.text();
     assert!(r.contains("Anna Kvalitetsstrateg") && r.contains(r#"action="/dev/sign-in""#));
 

@@ -71,6 +71,15 @@ const SIGNED_IN: [Who; 4] = [
     Who::Analyst,
 ];
 
+/// Signed-in callers and the public (no token).
+const SIGNED_IN_OR_PUBLIC: [Who; 5] = [
+    Who::OtherAdmin,
+    Who::OtherMember,
+    Who::Evaluator,
+    Who::Analyst,
+    Who::Anonymous,
+];
+
 /// One allowed (RPC, caller) pair. `sees_victim`: the answer may name the
 /// victim tenant (otherwise the test also checks it does not).
 struct Allow {
@@ -119,9 +128,9 @@ const ALLOWED: &[Allow] = &[
     },
     Allow {
         method: "assessment.v1.FrameworkService/ListFrameworkVersions",
-        who: &SIGNED_IN,
+        who: &SIGNED_IN_OR_PUBLIC,
         sees_victim: false,
-        reason: "the method (framework) is the same for every municipality",
+        reason: "the method (framework) is the same for every municipality; the public gets areas only",
     },
     Allow {
         method: "assessment.v1.FrameworkService/ExportFrameworkVersion",
@@ -131,9 +140,9 @@ const ALLOWED: &[Allow] = &[
     },
     Allow {
         method: "reporting.v1.ReportingService/GetNationalComparison",
-        who: &SIGNED_IN,
+        who: &SIGNED_IN_OR_PUBLIC,
         sees_victim: false,
-        reason: "names consenting tenants only; small groups withheld (item 3)",
+        reason: "names consenting tenants only; small groups withheld (item 3); the public's figures cover named results only",
     },
     Allow {
         method: "reporting.v1.ReportingService/SearchGoodExamples",
@@ -521,6 +530,7 @@ async fn every_rpc_refuses_strangers_unless_allowed() {
                 evaluation_date: "2018-05-01".into(),
                 evaluator_names: vec!["Karin Lund".into()],
                 csv: csv.into_bytes(),
+                source: "Test fixture: invented results".into(),
                 ..Default::default()
             },
         ))

@@ -1354,12 +1354,15 @@ async fn race(
     assert_eq!(event.seal, published.seal);
     let content = event.content.unwrap();
     let v = ev
-        .verify_publication(tonic::Request::new(apb::VerifyPublicationRequest {
-            name: name.into(),
-            report: Some(apb::verify_publication_request::Report::Content(
-                content.clone(),
-            )),
-        }))
+        .verify_publication(authed(
+            op,
+            apb::VerifyPublicationRequest {
+                name: name.into(),
+                report: Some(apb::verify_publication_request::Report::Content(
+                    content.clone(),
+                )),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();

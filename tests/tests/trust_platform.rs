@@ -71,6 +71,7 @@ async fn import(env: &TestEnv, tenant: &str, kind: apb::EvaluationKind, pct: i64
                 evaluation_date: "2018-05-01".into(),
                 evaluator_names: vec!["Karin Lund".into()],
                 csv: csv(pct),
+                source: "Test fixture: invented results".into(),
                 ..Default::default()
             },
         ))

@@ -22,6 +22,11 @@ pub struct Claims {
     pub nbf: Option<u64>,
     #[serde(default)]
     pub roles: Vec<String>,
+    /// OIDC: links a provider identity to an invited user when verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
 }
 
 impl Claims {
@@ -38,6 +43,8 @@ impl Claims {
             nbf: None,
             exp: now + ttl.as_secs(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
+            email: None,
+            email_verified: None,
         }
     }
 }
@@ -281,6 +288,12 @@ impl Verifier {
             Keys::Hs256(_) => 0,
             Keys::Jwks(c) => c.fetches.load(std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// Whether tokens come from an identity provider (JWKS) rather than the
+    /// shared development secret; provider subjects are not platform user ids.
+    pub fn is_provider(&self) -> bool {
+        matches!(&*self.keys, Keys::Jwks(_))
     }
 
     pub async fn verify(&self, token: &str) -> Result<Claims, JwtError> {

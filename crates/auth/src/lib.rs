@@ -27,3 +27,16 @@ pub trait GrantSource: Send + Sync + 'static {
     /// `None`: the catalog does not know the user (it is granted nothing).
     async fn grants(&self, user: &UserId) -> Result<Option<Grants>, Error>;
 }
+
+/// Which platform user a provider identity (`iss` + `sub`) is (the catalog).
+#[async_trait::async_trait]
+pub trait IdentityLinks: Send + Sync + 'static {
+    /// `verified_email` is the token's `email` when `email_verified` is true;
+    /// an open invitation for it links the identity on first use.
+    async fn linked_user(
+        &self,
+        issuer: &str,
+        subject: &str,
+        verified_email: Option<&str>,
+    ) -> Result<Option<UserId>, Error>;
+}

@@ -97,7 +97,7 @@ impl ComparisonArgs {
     }
 }
 
-fn token(sub: &str, roles: &[&str]) -> String {
+pub(crate) fn token(sub: &str, roles: &[&str]) -> String {
     kompass_auth::mint_hs256(
         SECRET,
         &kompass_auth::Claims::new(
@@ -126,13 +126,13 @@ fn rnd(a: u64, b: u64, c: u64) -> u64 {
 }
 
 #[derive(Clone)]
-struct TenantSpec {
-    id: String,
-    display_name: String,
+pub(crate) struct TenantSpec {
+    pub(crate) id: String,
+    pub(crate) display_name: String,
     country: tpb::Country,
     code: String,
     population: i64,
-    named: bool,
+    pub(crate) named: bool,
 }
 
 fn country_str(c: tpb::Country) -> &'static str {
@@ -146,7 +146,7 @@ fn country_str(c: tpb::Country) -> &'static str {
 
 /// Half Swedish, the rest Norwegian, Danish and Finnish; populations
 /// log-spread from ~1,000 to ~1,000,000; three in four agree to be named.
-fn tenant_spec(i: usize) -> TenantSpec {
+pub(crate) fn tenant_spec(i: usize) -> TenantSpec {
     let r = rnd(1, i as u64, 0);
     let country = match r % 100 {
         0..50 => tpb::Country::Se,
@@ -170,23 +170,23 @@ fn tenant_spec(i: usize) -> TenantSpec {
 }
 
 /// (area, question, max in hundredths) of the built-in framework, in order.
-fn questions(fw: &Framework) -> Vec<(String, String, i64)> {
+pub(crate) fn questions(fw: &Framework) -> Vec<(String, String, i64)> {
     fw.questions()
         .map(|(a, q)| (a.id.clone(), q.id.clone(), store::centi(q.max_points)))
         .collect()
 }
 
-struct EvalSpec {
+pub(crate) struct EvalSpec {
     tenant: usize,
     id: String,
-    name: String,
+    pub(crate) name: String,
     date: String,
     publish_time: DateTime<Utc>,
     /// Agreed points in hundredths, in framework order; each ≤ its maximum.
     points: Vec<i64>,
 }
 
-fn eval_specs(i: usize, n: usize, qs: &[(String, String, i64)]) -> Vec<EvalSpec> {
+pub(crate) fn eval_specs(i: usize, n: usize, qs: &[(String, String, i64)]) -> Vec<EvalSpec> {
     let t = tenant_spec(i);
     let base_year = 2015 + (rnd(4, i as u64, 0) % 4) as i32;
     // A tenant's level (30–85 % of each maximum), a little better each time.
@@ -355,7 +355,7 @@ fn event_id(e: &EvalSpec) -> String {
 // ---------------------------------------------------------------------------
 // Setup
 
-struct Setup {
+pub(crate) struct Setup {
     template: Duration,
     clones: Stats,
     clones_total: Duration,
@@ -367,7 +367,7 @@ struct Setup {
     read_model_texts: i64,
 }
 
-async fn setup(
+pub(crate) async fn setup(
     a: &ComparisonArgs,
     env: &Env,
     platform: &Platform,
@@ -1131,7 +1131,14 @@ async fn export_pdf(
     Ok((stats(lat), warm.content.len()))
 }
 
-async fn run(a: &ComparisonArgs, env: &Env, redis_prefix: &str) -> Result<Report> {
+/// Opens the platform on `env` (catalog migrated, all services started),
+/// runs `f` on it and shuts it down.
+pub(crate) async fn on_platform<T>(
+    a: &ComparisonArgs,
+    env: &Env,
+    redis_prefix: &str,
+    f: impl AsyncFnOnce(&Platform, &Running) -> Result<T>,
+) -> Result<T> {
     let catalog_url = with_db(&server_url(), &env.catalog_db);
     kompass_serve::migrate_platform(&catalog_url)
         .await
@@ -1152,11 +1159,53 @@ async fn run(a: &ComparisonArgs, env: &Env, redis_prefix: &str) -> Result<Report
     let running = kompass_serve::start(&platform, &ServiceKind::ALL, |_| 0)
         .await
         .context("starting the services")?;
-    let res = phases(a, env, &platform, &running).await;
+    let res = f(&platform, &running).await;
     running.shutdown().await;
     platform.dbs.close_all().await;
     platform.catalog.db().clone().close().await.ok();
     res
+}
+
+async fn run(a: &ComparisonArgs, env: &Env, redis_prefix: &str) -> Result<Report> {
+    on_platform(a, env, redis_prefix, async |p, r| phases(a, env, p, r).await).await
+}
+
+/// A catalog database and tenant prefix of this run's own for `f`; every
+/// database and Redis key of the run is deleted afterwards.
+pub(crate) async fn in_env<T>(
+    a: &ComparisonArgs,
+    f: impl AsyncFnOnce(&Env, &str) -> Result<T>,
+) -> Result<T> {
+    let id = random8();
+    let admin = Database::connect(server_url())
+        .await
+        .with_context(|| format!("connecting to PostgreSQL at {}", server_url()))?;
+    let env = Env {
+        admin,
+        catalog_db: format!("kbench_{id}_c"),
+        prefix: format!("kbench{id}_"),
+    };
+    let redis_prefix = format!("kbench{id}:");
+    env.admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{}\"", env.catalog_db))
+        .await
+        .context("creating the catalog database")?;
+    eprintln!("catalog {}, tenant prefix {}", env.catalog_db, env.prefix);
+    let res = tokio::select! {
+        r = f(&env, &redis_prefix) => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    let cleaned = cleanup(&env).await;
+    env.admin.close().await.ok();
+    if !a.redis.is_empty() {
+        match redis_cleanup(&a.redis, &redis_prefix).await {
+            Ok(n) => eprintln!("cleanup: {n} Redis keys deleted"),
+            Err(e) => eprintln!("cleanup: Redis keys under {redis_prefix} not deleted: {e}"),
+        }
+    }
+    let r = res?;
+    cleaned?;
+    Ok(r)
 }
 
 /// Deletes every Redis key of this run (cache generations, streams).
@@ -1334,35 +1383,7 @@ pub async fn comparison(a: ComparisonArgs) -> Result<bool> {
     if a.tenants == 0 || a.per_tenant == 0 || a.samples == 0 {
         bail!("--tenants, --per-tenant and --samples must be positive");
     }
-    let id = random8();
-    let admin = Database::connect(server_url())
-        .await
-        .with_context(|| format!("connecting to PostgreSQL at {}", server_url()))?;
-    let env = Env {
-        admin,
-        catalog_db: format!("kbench_{id}_c"),
-        prefix: format!("kbench{id}_"),
-    };
-    let redis_prefix = format!("kbench{id}:");
-    env.admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{}\"", env.catalog_db))
-        .await
-        .context("creating the catalog database")?;
-    eprintln!("catalog {}, tenant prefix {}", env.catalog_db, env.prefix);
-    let res = tokio::select! {
-        r = run(&a, &env, &redis_prefix) => r,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
-    };
-    let cleaned = cleanup(&env).await;
-    env.admin.close().await.ok();
-    if !a.redis.is_empty() {
-        match redis_cleanup(&a.redis, &redis_prefix).await {
-            Ok(n) => eprintln!("cleanup: {n} Redis keys deleted"),
-            Err(e) => eprintln!("cleanup: Redis keys under {redis_prefix} not deleted: {e}"),
-        }
-    }
-    let report = res?;
-    cleaned?;
+    let report = in_env(&a, async |env, redis_prefix| run(&a, env, redis_prefix).await).await?;
     print(&a, &report);
     let equal = report.baseline_equal && report.variants.iter().all(|(_, _, eq)| *eq);
     if !equal {

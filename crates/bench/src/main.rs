@@ -24,6 +24,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statemen
 use tonic::transport::Channel;
 
 mod comparison;
+mod console;
 mod projects;
 mod scoring;
 
@@ -54,6 +55,9 @@ enum Cmd {
     /// National comparison from the read model (cached, cold) against the
     /// same figures from every tenant database at request time; PDF export.
     Comparison(comparison::ComparisonArgs),
+    /// The browser console's pages (public report, comparison, signed-in
+    /// home) beside the gRPC calls each makes, in the same requests.
+    Console(console::ConsoleArgs),
 }
 
 #[derive(Args, Clone)]
@@ -697,6 +701,7 @@ async fn main() -> Result<()> {
         Cmd::ProjectLoad(a) => projects::project_load(a).await?,
         Cmd::Scoring(a) => scoring::scoring(a).await?,
         Cmd::Comparison(a) => comparison::comparison(a).await?,
+        Cmd::Console(a) => console::console(a).await?,
     };
     if !ok {
         std::process::exit(1);

@@ -3,6 +3,7 @@
 //! (read-only, through the functions here).
 
 pub mod entity;
+pub mod identities;
 pub mod relay;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use sea_orm::{
 
 pub use entity::tenant::Model as TenantRow;
 pub use entity::user::Model as UserRow;
+pub use identities::{NewInvitation, user_id_from_email};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TenantState {

@@ -68,6 +68,20 @@ pub enum UserCmd {
         #[arg(long = "role")]
         roles: Vec<String>,
     },
+    /// Invites a person by e-mail; their first sign-in with that verified
+    /// e-mail links the identity to the new user.
+    Invite {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// User id; default: made from the e-mail.
+        #[arg(long)]
+        id: Option<String>,
+        /// Platform roles: operator, evaluator, analyst.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
     List {
         /// Also list deactivated users.
         #[arg(long)]
@@ -335,6 +349,33 @@ pub async fn user(cfg: &Config, conn: Conn, cmd: UserCmd) -> anyhow::Result<()> 
                 .map_err(status)?
                 .into_inner();
             print_user(&u);
+        }
+        UserCmd::Invite {
+            email,
+            name,
+            id,
+            roles,
+        } => {
+            let roles = platform_roles(&roles)?;
+            let r = api
+                .invite_user(c.req(pb::InviteUserRequest {
+                    user_id: id.unwrap_or_default(),
+                    user: Some(pb::User {
+                        email,
+                        display_name: name,
+                        platform_roles: roles,
+                        ..Default::default()
+                    }),
+                }))
+                .await
+                .map_err(status)?
+                .into_inner();
+            if let Some(u) = &r.user {
+                print_user(u);
+            }
+            if let Some(t) = r.expire_time {
+                println!("invitation open until {t}");
+            }
         }
         UserCmd::List { all } => {
             let mut token = String::new();

@@ -103,16 +103,24 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             })
             .collect(),
     };
-    let settings = crate::console::settings(&cfg, |k| running.url(k), Some(dev));
+    let settings = crate::console::settings(&cfg, |k| running.url(k), Some(dev))?;
+    // Sessions in the catalog's SQLite file (or Redis when configured), so a
+    // restart of `kompass dev` keeps people signed in.
+    let store = crate::console::store(&cfg, Some(platform.catalog.db().clone())).await?;
     let (stop_console, stopped) = tokio::sync::oneshot::channel::<()>();
-    let console = tokio::spawn(crate::console::serve(listener, settings, async move {
-        let _ = stopped.await;
-    }));
+    let console = tokio::spawn(crate::console::serve(
+        listener,
+        settings,
+        store,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     // The console first: it is where a person starts.
     println!(
         "\nConsole: http://{console_addr}  (open it in a browser; sign in as a demo user with one click)"
     );
-    if cfg.console.oidc_issuer.is_some() {
+    if cfg.oidc.is_configured() {
         println!("         OpenID Connect is configured, so the development sign-in is off.");
     }
     println!(

@@ -71,6 +71,10 @@ pub struct Config {
     /// Where services reach each other; default: the local ports.
     pub services: ServiceUrls,
     pub console: ConsoleConfig,
+    /// Browser sign-in at an OpenID provider (the console).
+    pub oidc: OidcConfig,
+    /// The console's server-side sessions.
+    pub sessions: SessionConfig,
 }
 
 /// The browser console (`kompass serve console`, and inside `kompass dev`).
@@ -78,8 +82,6 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct ConsoleConfig {
     pub port: u16,
-    /// OpenID Connect issuer; when set, development sign-in is refused.
-    pub oidc_issuer: Option<String>,
     /// Secure session cookies; on whenever the console is served over HTTPS.
     pub secure_cookies: bool,
 }
@@ -88,8 +90,55 @@ impl Default for ConsoleConfig {
     fn default() -> Self {
         ConsoleConfig {
             port: 8080,
-            oidc_issuer: None,
             secure_cookies: false,
+        }
+    }
+}
+
+/// OpenID Connect client settings of the console; sign-in through a provider
+/// is on when `issuer` is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcConfig {
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// `{public console URL}/auth/callback`, registered at the provider.
+    pub redirect_url: Option<String>,
+}
+
+impl OidcConfig {
+    pub fn is_configured(&self) -> bool {
+        self.issuer.is_some()
+    }
+}
+
+/// Where console sessions are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStoreKind {
+    /// Redis when `redis.url` is set, else the catalog database.
+    #[default]
+    Auto,
+    /// In process: lost on restart.
+    Memory,
+    Redis,
+    Database,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    pub store: SessionStoreKind,
+    /// A session unused this long ends (and never outlives the ID token).
+    pub ttl_secs: u64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            store: SessionStoreKind::Auto,
+            ttl_secs: 8 * 3600,
         }
     }
 }
@@ -213,6 +262,8 @@ impl Default for Config {
             comparison: ComparisonConfig::default(),
             services: ServiceUrls::default(),
             console: ConsoleConfig::default(),
+            oidc: OidcConfig::default(),
+            sessions: SessionConfig::default(),
         }
     }
 }
@@ -380,7 +431,6 @@ impl Config {
                 }
                 "KOMPASS_LOG" => self.telemetry.log = v.into(),
                 "KOMPASS_CONSOLE_PORT" => self.console.port = num("KOMPASS_CONSOLE_PORT", v)?,
-                "KOMPASS_OIDC_ISSUER" => self.console.oidc_issuer = some(v),
                 "KOMPASS_CONSOLE_SECURE_COOKIES" => {
                     self.console.secure_cookies = match v {
                         "true" | "1" => true,
@@ -393,6 +443,28 @@ impl Config {
                             });
                         }
                     }
+                }
+                "KOMPASS_OIDC_ISSUER" => self.oidc.issuer = some(v),
+                "KOMPASS_OIDC_CLIENT_ID" => self.oidc.client_id = some(v),
+                "KOMPASS_OIDC_CLIENT_SECRET" => self.oidc.client_secret = some(v),
+                "KOMPASS_OIDC_REDIRECT_URL" => self.oidc.redirect_url = some(v),
+                "KOMPASS_SESSION_STORE" => {
+                    self.sessions.store = match v {
+                        "auto" => SessionStoreKind::Auto,
+                        "memory" => SessionStoreKind::Memory,
+                        "redis" => SessionStoreKind::Redis,
+                        "database" => SessionStoreKind::Database,
+                        _ => {
+                            return Err(ConfigError::Env {
+                                var: "KOMPASS_SESSION_STORE",
+                                value: v.into(),
+                                reason: "expected auto, memory, redis or database".into(),
+                            });
+                        }
+                    }
+                }
+                "KOMPASS_SESSION_TTL_SECS" => {
+                    self.sessions.ttl_secs = num("KOMPASS_SESSION_TTL_SECS", v)?
                 }
                 "KOMPASS_TENANCY_URL" => self.services.tenancy = some(v),
                 "KOMPASS_ASSESSMENT_URL" => self.services.assessment = some(v),
@@ -475,6 +547,36 @@ mod tests {
         assert_eq!(
             cfg.service_url(ServiceKind::Assessment),
             "http://127.0.0.1:50052"
+        );
+    }
+
+    #[test]
+    fn oidc_and_sessions_from_file_and_env() {
+        let mut cfg: Config = toml::from_str(
+            "[oidc]\nissuer = \"https://idp.example.se\"\nclient_id = \"kompass\"\n[sessions]\nstore = \"redis\"\n",
+        )
+        .unwrap();
+        assert!(cfg.oidc.is_configured());
+        assert_eq!(cfg.sessions.store, SessionStoreKind::Redis);
+        assert_eq!(cfg.sessions.ttl_secs, 8 * 3600);
+        cfg.apply_env(&BTreeMap::from([
+            ("KOMPASS_OIDC_CLIENT_SECRET".to_string(), "s".to_string()),
+            ("KOMPASS_SESSION_STORE".to_string(), "database".to_string()),
+            ("KOMPASS_SESSION_TTL_SECS".to_string(), "60".to_string()),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.oidc.client_secret.as_deref(), Some("s"));
+        assert_eq!(cfg.oidc.client_id.as_deref(), Some("kompass"));
+        assert_eq!(cfg.sessions.store, SessionStoreKind::Database);
+        assert_eq!(cfg.sessions.ttl_secs, 60);
+        assert!(
+            cfg.apply_env(&BTreeMap::from([(
+                "KOMPASS_SESSION_STORE".to_string(),
+                "disk".to_string()
+            )]))
+            .unwrap_err()
+            .to_string()
+            .contains("KOMPASS_SESSION_STORE")
         );
     }
 

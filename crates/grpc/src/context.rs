@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use kompass_auth::{Caller, GrantSource, Verifier};
+use kompass_auth::{Caller, Claims, GrantSource, IdentityLinks, Verifier};
 use kompass_core::i18n::{self, Lang};
 use kompass_core::{Error, UserId};
 use tonic::body::Body;
@@ -15,6 +15,8 @@ use tracing::Instrument;
 pub struct Authenticator {
     verifier: Option<Verifier>,
     grants: Arc<dyn GrantSource>,
+    /// Provider identities linked to platform users; `None`: `sub` is the user id.
+    identities: Option<Arc<dyn IdentityLinks>>,
     /// Full method paths (`/pkg.Service/Method`) that accept no token.
     anonymous: HashSet<String>,
 }
@@ -24,8 +26,42 @@ impl Authenticator {
         Authenticator {
             verifier,
             grants,
+            identities: None,
             anonymous: HashSet::new(),
         }
+    }
+
+    pub fn with_identity_links(mut self, links: Arc<dyn IdentityLinks>) -> Self {
+        self.identities = Some(links);
+        self
+    }
+
+    /// The platform user a verified token speaks for. Provider (JWKS) tokens
+    /// need a linked identity (`iss` + `sub`), made on the first call carrying
+    /// the verified e-mail of an open invitation; development (HS256) tokens
+    /// carry the user id as `sub`.
+    async fn resolve_user(&self, verifier: &Verifier, claims: &Claims) -> Result<UserId, Error> {
+        if let (true, Some(links)) = (verifier.is_provider(), &self.identities) {
+            let email = claims
+                .email
+                .as_deref()
+                .filter(|_| claims.email_verified == Some(true));
+            return links
+                .linked_user(&claims.iss, &claims.sub, email)
+                .await?
+                .ok_or_else(|| {
+                    Error::denied(
+                        "your sign-in is not linked to a Kompass user: ask a platform operator, or your municipality's Kompass administrator, to invite your verified e-mail address",
+                        "din inloggning är inte kopplad till någon Kompass-användare: be en plattformsoperatör, eller din kommuns Kompass-administratör, att bjuda in din verifierade e-postadress",
+                    )
+                });
+        }
+        UserId::parse(&claims.sub).map_err(|_| {
+            Error::unauthenticated(
+                "token subject is not a valid user id",
+                "tokenets subjekt är inget giltigt användar-id",
+            )
+        })
     }
 
     pub fn allow_anonymous(mut self, methods: &[&str]) -> Self {
@@ -64,12 +100,7 @@ impl Authenticator {
                 format!("bearer-token avvisades: {e}"),
             )
         })?;
-        let user = UserId::parse(&claims.sub).map_err(|_| {
-            Error::unauthenticated(
-                "token subject is not a valid user id",
-                "tokenets subjekt är inget giltigt användar-id",
-            )
-        })?;
+        let user = self.resolve_user(verifier, &claims).await?;
         // Roles in the token are ignored: the catalog says what the caller may
         // do, read on every request, so a revoked role or a deactivated user
         // takes effect on the next call (no cache to go stale).

@@ -189,6 +189,7 @@ impl Platform {
         }
         let auth = Arc::new(
             Authenticator::new(verifier, Arc::new(catalog.clone()))
+                .with_identity_links(Arc::new(catalog.clone()))
                 .allow_anonymous(kompass_assessment::ANONYMOUS)
                 .allow_anonymous(kompass_reporting::ANONYMOUS),
         );

@@ -193,6 +193,9 @@ Secret data (base64) for a chart-created Secret; only non-empty values.
 {{- with $s.jwtSecret }}
 {{ $s.keys.jwtSecret }}: {{ . | b64enc | quote }}
 {{- end }}
+{{- with $s.oidcClientSecret }}
+{{ $s.keys.oidcClientSecret }}: {{ . | b64enc | quote }}
+{{- end }}
 {{- end }}
 
 {{/*

@@ -1,9 +1,11 @@
-//! Catalog database schema: tenants and their placement, users, memberships.
+//! Catalog database schema: tenants and their placement, users, memberships;
+//! invitations, linked sign-in identities and the console's sessions.
 
 use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_catalog;
 mod m20261202_000001_user_deactivation;
+mod m20261202_000002_identities;
 
 pub struct Migrator;
 
@@ -13,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_catalog::Migration),
             Box::new(m20261202_000001_user_deactivation::Migration),
+            Box::new(m20261202_000002_identities::Migration),
         ]
     }
 

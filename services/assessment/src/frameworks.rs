@@ -153,7 +153,7 @@ impl FrameworkService for Frameworks {
         &self,
         req: Request<pb::ListFrameworkVersionsRequest>,
     ) -> Result<Response<pb::ListFrameworkVersionsResponse>, Status> {
-        caller(&req).user()?;
+        let anonymous = caller(&req).is_anonymous();
         let r = req.into_inner();
         let only = if r.parent == "frameworks/-" {
             None
@@ -186,8 +186,12 @@ impl FrameworkService for Frameworks {
             .take(size as usize + 1)
             .collect();
         let (page, next) = paging::finish(all, size, |(k, _)| k.clone());
+        let mut versions: Vec<pb::FrameworkVersion> = page.into_iter().map(|(_, v)| v).collect();
+        if anonymous {
+            versions.iter_mut().for_each(public_outline);
+        }
         Ok(Response::new(pb::ListFrameworkVersionsResponse {
-            framework_versions: page.into_iter().map(|(_, v)| v).collect(),
+            framework_versions: versions,
             next_page_token: next,
         }))
     }
@@ -283,5 +287,14 @@ impl FrameworkService for Frameworks {
             content: content.into_bytes(),
             format: format as i32,
         }))
+    }
+}
+
+/// What the public sees of a framework version: its areas and their maxima,
+/// not its questions (whose full lists are not public for every revision).
+fn public_outline(v: &mut pb::FrameworkVersion) {
+    for a in &mut v.areas {
+        a.questions.clear();
+        a.headings.clear();
     }
 }

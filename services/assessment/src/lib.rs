@@ -39,8 +39,12 @@ pub const SERVICES: &[&str] = &[
     "kompass.assessment.v1.NarrativeService",
 ];
 
-/// Methods open without a token.
-pub const ANONYMOUS: &[&str] = &["/kompass.assessment.v1.EvaluationService/VerifyPublication"];
+/// Methods open without a token. Framework versions are listed to the public
+/// without their questions: the public comparison needs the areas only.
+pub const ANONYMOUS: &[&str] = &[
+    "/kompass.assessment.v1.EvaluationService/VerifyPublication",
+    "/kompass.assessment.v1.FrameworkService/ListFrameworkVersions",
+];
 
 #[derive(Clone)]
 pub struct Assessment {

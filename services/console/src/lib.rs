@@ -12,6 +12,7 @@ pub mod charts;
 pub mod error;
 pub mod grpc;
 pub mod i18n;
+pub mod oidc;
 pub mod pages;
 pub mod session;
 
@@ -54,11 +55,13 @@ pub struct Settings {
     pub reporting_url: String,
     /// `Some` only in `kompass dev`.
     pub dev: Option<DevSignIn>,
-    /// Issuer of the OpenID Connect provider; when set, development sign-in
+    /// Sign-in at an OpenID Connect provider; when set, development sign-in
     /// is refused whatever else is configured.
-    pub oidc_issuer: Option<String>,
+    pub oidc: Option<kompass_oidc::OidcSettings>,
     /// Secure cookies (behind HTTPS).
     pub secure_cookies: bool,
+    /// A session unused this long ends (`KOMPASS_SESSION_TTL_SECS`).
+    pub session_ttl: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -70,8 +73,9 @@ pub struct Inner {
     pub projects: Channel,
     pub reporting: Channel,
     pub dev: Option<DevSignIn>,
-    pub oidc_issuer: Option<String>,
+    pub oidc: Option<kompass_oidc::OidcSettings>,
     pub secure_cookies: bool,
+    pub session_ttl: std::time::Duration,
 }
 
 impl std::ops::Deref for Console {
@@ -108,17 +112,26 @@ impl Console {
             projects: channel(&s.projects_url)?,
             reporting: channel(&s.reporting_url)?,
             dev: s.dev,
-            oidc_issuer: s.oidc_issuer,
+            oidc: s.oidc,
             secure_cookies: s.secure_cookies,
+            session_ttl: s.session_ttl,
         })))
     }
 
     /// Development sign-in is offered only without OpenID Connect.
     pub fn dev_sign_in(&self) -> Option<&DevSignIn> {
-        if self.oidc_issuer.is_some() {
+        if self.oidc.is_some() {
             return None;
         }
         self.dev.as_ref()
+    }
+
+    pub fn sign_out_action(&self) -> &'static str {
+        if self.oidc.is_some() {
+            "/auth/logout"
+        } else {
+            "/sign-out"
+        }
     }
 }
 
@@ -149,10 +162,30 @@ pub fn routes(console: Console) -> Router {
         .with_state(console)
 }
 
-/// The whole console under a session layer built from `store`.
+/// The whole console under a session layer built from `store`: with OpenID
+/// Connect configured, the provider's flow under `/auth/`; CSRF defence on
+/// every state-changing request.
 pub fn app<S: SessionStore + Clone>(console: Console, store: S) -> Router {
-    let secure = console.secure_cookies;
-    routes(console).layer(session_layer(store, secure))
+    let (secure, ttl) = (console.secure_cookies, console.session_ttl);
+    let mut csrf = kompass_oidc::CsrfLayer::new();
+    let mut router = routes(console.clone());
+    if let Some(settings) = console.oidc.clone() {
+        // The public origin, for a proxy that rewrites `Host`.
+        if let Ok(u) = url::Url::parse(&settings.redirect_url) {
+            csrf = csrf.trust_origin(&u.origin().ascii_serialization());
+        }
+        let flow = kompass_oidc::Oidc::new(
+            settings,
+            Arc::new(oidc::ConsoleSignIn {
+                console: console.clone(),
+            }),
+        );
+        router = router.merge(flow.router().layer(axum::middleware::from_fn_with_state(
+            console.clone(),
+            oidc::capture_page,
+        )));
+    }
+    router.layer(csrf).layer(session_layer(store, secure, ttl))
 }
 
 /// Serves `app` on `listener` until `stop` resolves.

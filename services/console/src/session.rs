@@ -34,15 +34,22 @@ impl SignedIn {
 }
 
 /// The session layer every console router runs under. `secure` sets the
-/// cookie's Secure flag (on behind HTTPS, off on plain loopback in dev).
-pub fn session_layer<S: SessionStore + Clone>(store: S, secure: bool) -> SessionManagerLayer<S> {
+/// cookie's Secure flag (on behind HTTPS, off on plain loopback in dev); a
+/// session unused for `ttl` ends.
+pub fn session_layer<S: SessionStore + Clone>(
+    store: S,
+    secure: bool,
+    ttl: std::time::Duration,
+) -> SessionManagerLayer<S> {
     SessionManagerLayer::new(store)
         .with_name(COOKIE)
         .with_secure(secure)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(Duration::hours(8)))
+        .with_expiry(Expiry::OnInactivity(Duration::seconds(
+            i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
+        )))
 }
 
 /// Stores `who` in the session, replacing the session id (no fixation).

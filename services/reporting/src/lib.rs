@@ -51,6 +51,8 @@ pub const ANONYMOUS: &[&str] = &[
     "/kompass.reporting.v1.ReportingService/GetRadarProfile",
     "/kompass.reporting.v1.ReportingService/SearchGoodExamples",
     "/kompass.reporting.v1.ReportingService/ExportOpenData",
+    // Over named municipalities only for the public.
+    "/kompass.reporting.v1.ReportingService/GetNationalComparison",
 ];
 
 /// Consumer group of the read model on the `evaluations` stream.

@@ -130,6 +130,28 @@ impl Reporting {
         Ok(c)
     }
 
+    /// The comparison the public sees: figures over the municipalities that
+    /// agreed to be named, and only those (their results are public anyway);
+    /// how many were left out is stated; small groups stay withheld.
+    pub async fn public_comparison(
+        &self,
+        f: &Filter,
+        en: bool,
+    ) -> Result<pb::NationalComparison, Error> {
+        let named = self.named_tenants().await?;
+        let rows = store::evaluations(&self.db, f).await?;
+        let all = rows.len();
+        let rows: Vec<_> = rows
+            .into_iter()
+            .filter(|r| named.contains_key(&r.tenant_id))
+            .collect();
+        let excluded = all - rows.len();
+        let mut c = comparison::compute(&f.framework_version, rows);
+        c.unnamed_excluded = excluded as i32;
+        comparison::protect(&mut c, &named, self.min_group, en);
+        Ok(c)
+    }
+
     /// The unprotected comparison for `f`, from the cache when possible.
     async fn computed_comparison(&self, f: &Filter) -> Result<pb::NationalComparison, Error> {
         let key = f.cache_key();
@@ -501,8 +523,7 @@ impl ReportingService for Api {
         &self,
         req: Request<pb::GetNationalComparisonRequest>,
     ) -> Result<Response<pb::NationalComparison>, Status> {
-        let c = caller(&req);
-        c.user()?;
+        let public = caller(&req).is_anonymous();
         let r = req.into_inner();
         if r.framework_version.is_empty() {
             return Err(Error::invalid(
@@ -525,7 +546,12 @@ impl ReportingService for Api {
             to_year: r.to_year,
             population: population(r.population_class)?,
         };
-        let cmp = self.0.comparison(&f, i18n::current() == Lang::En).await?;
+        let en = i18n::current() == Lang::En;
+        let cmp = if public {
+            self.0.public_comparison(&f, en).await?
+        } else {
+            self.0.comparison(&f, en).await?
+        };
         Ok(Response::new(cmp))
     }
 

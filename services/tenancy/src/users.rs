@@ -1,5 +1,6 @@
 use chrono::Utc;
 use kompass_auth::{PlatformRole, TenantRole};
+use kompass_catalog::NewInvitation;
 use kompass_catalog::entity::{membership, user};
 use kompass_core::{Error, Msg, TenantId, UserId, names, paging};
 use kompass_grpc::caller;
@@ -362,6 +363,47 @@ impl UserService for Users {
                     create_time: None,
                 })
                 .collect(),
+        }))
+    }
+
+    async fn invite_user(
+        &self,
+        req: Request<pb::InviteUserRequest>,
+    ) -> Result<Response<pb::InviteUserResponse>, Status> {
+        let c = caller(&req);
+        let r = req.into_inner();
+        let u = r
+            .user
+            .ok_or_else(|| Error::invalid("user is required", "user krävs"))?;
+        let roles = u
+            .platform_roles
+            .iter()
+            .map(|r| convert::platform_role_from_pb(*r))
+            .collect::<Result<Vec<_>, _>>()?;
+        // The same rule as CreateUser: only operators hand out platform roles.
+        let is_admin_somewhere = c
+            .memberships
+            .values()
+            .any(|r| *r == TenantRole::TenantAdmin);
+        if !(c.is_operator() || (is_admin_somewhere && roles.is_empty())) {
+            c.require_operator()?;
+        }
+        let user_id = match r.user_id.as_str() {
+            "" => None,
+            id => Some(UserId::parse(id)?),
+        };
+        let inv = NewInvitation {
+            user_id,
+            email: convert::email(&u.email)?,
+            display_name: convert::display_name(&u.display_name)?,
+            platform_roles: convert::join_roles(&roles),
+            language: convert::language(&u.language)?,
+            invited_by: c.user()?.clone(),
+        };
+        let (user, invitation) = self.0.catalog.invite(inv).await?;
+        Ok(Response::new(pb::InviteUserResponse {
+            user: Some(user_to_pb(user)),
+            expire_time: Some(convert::ts(invitation.expires_at)),
         }))
     }
 }

@@ -229,3 +229,15 @@ error-conflict-do = Reload the page and try again.
 error-internal-title = Something went wrong
 error-internal-what = An unexpected error happened on our side. It has been logged.
 error-internal-do = Try again in a while. If it persists, contact whoever runs Kompass.
+error-sign-in-failed-title = Sign-in did not complete
+error-sign-in-failed-what = The answer from your identity provider could not be accepted: the sign-in took too long, was already used, or did not match this browser.
+error-sign-in-failed-do = Start the sign-in again from the sign-in page.
+no-account-title = No Kompass account for this sign-in
+no-account-what = Your identity provider confirmed who you are, but no Kompass user is linked to your sign-in.
+no-account-email = Your sign-in's e-mail address: { $email }
+no-account-do = Ask your municipality's Kompass administrator, or a platform operator, to invite your verified e-mail address. Then sign in again.
+comparison-suppressed = No figures are shown for this group: figures are shown only for groups of at least { $min } municipalities, so that no result of a municipality that has not agreed to be named can be inferred.
+comparison-unnamed-excluded = { $count ->
+    [one] One municipality that has not agreed to be named is left out of these figures.
+   *[other] { $count } municipalities that have not agreed to be named are left out of these figures.
+}

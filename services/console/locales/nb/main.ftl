@@ -229,3 +229,15 @@ error-conflict-do = Last inn siden på nytt og prøv igjen.
 error-internal-title = Noe gikk galt
 error-internal-what = En uventet feil oppstod hos oss. Den er logget.
 error-internal-do = Prøv igjen om litt. Hvis feilen vedvarer, kontakt den som drifter Kompass.
+error-sign-in-failed-title = Innloggingen ble ikke fullført
+error-sign-in-failed-what = Svaret fra identitetsleverandøren din kunne ikke godtas: innloggingen tok for lang tid, var allerede brukt eller hørte ikke til denne nettleseren.
+error-sign-in-failed-do = Start innloggingen på nytt fra innloggingssiden.
+no-account-title = Ingen Kompass-konto for denne innloggingen
+no-account-what = Identitetsleverandøren din har bekreftet hvem du er, men ingen Kompass-bruker er knyttet til innloggingen din.
+no-account-email = E-postadressen i innloggingen din: { $email }
+no-account-do = Be kommunens Kompass-administrator, eller en plattformoperatør, om å invitere den bekreftede e-postadressen din. Logg deretter inn på nytt.
+comparison-suppressed = Ingen tall vises for denne gruppen: tall vises bare for grupper med minst { $min } kommuner, slik at ingen resultater for en kommune som ikke har samtykket til å bli navngitt, kan utledes.
+comparison-unnamed-excluded = { $count ->
+    [one] Én kommune som ikke har samtykket til å bli navngitt, er ikke med i tallene.
+   *[other] { $count } kommuner som ikke har samtykket til å bli navngitt, er ikke med i tallene.
+}

@@ -229,3 +229,15 @@ error-conflict-do = Ladda om sidan och försök igen.
 error-internal-title = Något gick fel
 error-internal-what = Ett oväntat fel inträffade hos oss. Det har loggats.
 error-internal-do = Försök igen om en stund. Kvarstår felet, kontakta den som driver Kompass.
+error-sign-in-failed-title = Inloggningen blev inte klar
+error-sign-in-failed-what = Svaret från din identitetsleverantör kunde inte godtas: inloggningen tog för lång tid, var redan använd eller hörde inte till den här webbläsaren.
+error-sign-in-failed-do = Börja om inloggningen från inloggningssidan.
+no-account-title = Inget Kompass-konto för den här inloggningen
+no-account-what = Din identitetsleverantör har bekräftat vem du är, men ingen Kompass-användare är kopplad till din inloggning.
+no-account-email = E-postadressen i din inloggning: { $email }
+no-account-do = Be din kommuns Kompass-administratör, eller en plattformsoperatör, att bjuda in din verifierade e-postadress. Logga sedan in igen.
+comparison-suppressed = Inga siffror visas för den här gruppen: siffror visas bara för grupper med minst { $min } kommuner, så att inget resultat för en kommun som inte har gått med på att namnges kan härledas.
+comparison-unnamed-excluded = { $count ->
+    [one] En kommun som inte har gått med på att namnges ingår inte i siffrorna.
+   *[other] { $count } kommuner som inte har gått med på att namnges ingår inte i siffrorna.
+}

@@ -138,6 +138,10 @@ pub struct ComparisonPage {
     pub populations: Vec<(String, String)>,
     pub tenant_count: i32,
     pub summary: String,
+    /// Why figures are withheld or cover fewer municipalities than compared.
+    pub notes: Vec<String>,
+    /// Figures withheld (group too small to protect the unnamed).
+    pub suppressed: bool,
     pub boxplot: String,
     pub stats: Vec<StatRow>,
     pub histograms: Vec<Hist>,
@@ -349,7 +353,22 @@ pub async fn show(
             ("revision", version.revision.clone()),
         ],
     );
+    let mut notes = vec![];
+    if cmp.suppressed {
+        notes.push(t.ta(
+            "comparison-suppressed",
+            &[("min", cmp.min_group.to_string())],
+        ));
+    }
+    if cmp.unnamed_excluded > 0 {
+        notes.push(t.ta(
+            "comparison-unnamed-excluded",
+            &[("count", cmp.unnamed_excluded.to_string())],
+        ));
+    }
     Ok(ComparisonPage {
+        notes,
+        suppressed: cmp.suppressed,
         versions: versions
             .iter()
             .map(|v| {

@@ -31,6 +31,9 @@ pub struct Page {
     pub path: String,
     pub title: String,
     pub session: Option<Session>,
+    /// Where the sign-out form posts: the provider's logout with OpenID
+    /// Connect, else the console's own.
+    pub sign_out_action: &'static str,
 }
 
 /// A cookie's value from the request's `Cookie` headers.
@@ -80,11 +83,26 @@ impl FromRequestParts<Console> for Page {
                 .unwrap_or_else(|| "/".into()),
             title: String::new(),
             session,
+            sign_out_action: state.sign_out_action(),
         })
     }
 }
 
 impl Page {
+    /// A page context with no request behind it (default language, nobody
+    /// signed in).
+    pub fn bare(c: &Console) -> Page {
+        Page {
+            t: Tr(Lang::default()),
+            user: None,
+            htmx: false,
+            path: "/".into(),
+            title: String::new(),
+            session: None,
+            sign_out_action: c.sign_out_action(),
+        }
+    }
+
     pub fn titled(mut self, key: &str) -> Page {
         self.title = self.t.t(key);
         self

@@ -57,7 +57,7 @@ pub async fn page(
     let t = page.t;
     let next = local_path(q.next.as_deref());
     SignInPage {
-        oidc: c.oidc_issuer.is_some(),
+        oidc: c.oidc.is_some(),
         users: c
             .dev_sign_in()
             .map(|d| {
