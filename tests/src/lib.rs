@@ -65,6 +65,8 @@ pub struct Options {
     pub jwks_ttl_secs: Option<u64>,
     /// `KOMPASS_COMPARISON_MIN_GROUP` (default: the product's default, 5).
     pub comparison_min_group: Option<u32>,
+    /// `KOMPASS_BOOTSTRAP_OPERATOR`; default `operator` (the harness's operator).
+    pub bootstrap_operator: Option<String>,
     /// Verify tokens of this OpenID provider by JWKS instead of the HS256
     /// test secret (then [`TestEnv::token`] tokens are refused).
     pub provider: Option<Provider>,
@@ -90,6 +92,7 @@ impl Default for Options {
             jwks_url: None,
             jwks_ttl_secs: None,
             comparison_min_group: None,
+            bootstrap_operator: None,
             provider: None,
         }
     }
@@ -158,7 +161,11 @@ impl TestEnv {
         }
         // Roles come from the catalog: the harness's `operator` is the
         // deployment's first operator.
-        cfg.auth.bootstrap_operator = Some("operator".into());
+        cfg.auth.bootstrap_operator = Some(
+            o.bootstrap_operator
+                .clone()
+                .unwrap_or_else(|| "operator".into()),
+        );
         if let Some(n) = o.comparison_min_group {
             cfg.comparison.min_group = n;
         }

@@ -480,22 +480,28 @@ async fn assign_score_conflict_consensus_publish_lock_and_event() {
         .unwrap_err();
     assert_eq!(anon.code(), Code::NotFound);
     let v =
-        f.ev.verify_publication(authed(&f.op, apb::VerifyPublicationRequest {
-            name: f.name.clone(),
-            report: Some(apb::verify_publication_request::Report::Digest(
-                seal.digest.clone(),
-            )),
-        }))
+        f.ev.verify_publication(authed(
+            &f.op,
+            apb::VerifyPublicationRequest {
+                name: f.name.clone(),
+                report: Some(apb::verify_publication_request::Report::Digest(
+                    seal.digest.clone(),
+                )),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
     assert!(v.valid);
     let forged = "0".repeat(64);
     let v =
-        f.ev.verify_publication(authed(&f.op, apb::VerifyPublicationRequest {
-            name: f.name.clone(),
-            report: Some(apb::verify_publication_request::Report::Digest(forged)),
-        }))
+        f.ev.verify_publication(authed(
+            &f.op,
+            apb::VerifyPublicationRequest {
+                name: f.name.clone(),
+                report: Some(apb::verify_publication_request::Report::Digest(forged)),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();

@@ -218,12 +218,21 @@ fn clean(html: &str) {
 
 #[tokio::test]
 async fn console_pages_downloads_sign_in_and_errors() {
-    let env = TestEnv::start().await;
+    // Figures for groups of any size, so three municipalities show charts
+    // (the threshold itself is tested in trust_platform).
+    let env = TestEnv::start_with(kompass_tests::Options {
+        comparison_min_group: Some(1),
+        ..Default::default()
+    })
+    .await;
     onboard(&env, "ostra", "Östra kommun", 12_000, true).await;
     onboard(&env, "vastra", "Västra kommun", 30_000, true).await;
     onboard(&env, "dolda", "Dolda kommun", 8_000, false).await;
     env.member("anna", "ostra", tpb::TenantRole::TenantAdmin)
         .await;
+    // Platform roles live in the catalog: grant the demo users theirs.
+    env.token("analys", &["analyst"]);
+    env.token("eva", &["evaluator"]);
     let ostra = import(&env, "ostra", "2024-03-01", 60).await;
     let vastra = import(&env, "vastra", "2023-05-10", 50).await;
     let dolda = import(&env, "dolda", "2024-09-01", 40).await;
@@ -373,21 +382,24 @@ async fn console_pages_downloads_sign_in_and_errors() {
     assert_eq!(rows.as_array().unwrap().len(), 2);
 
     // Errors: unknown report, bad id, not public, unknown page, assets.
-    // Anonymous readers do not learn whether a non-public report exists.
+    // Anonymous readers do not learn whether a non-public report exists:
+    // the same 404 for a report that does not exist and for one that is not
+    // public, with a way to sign in for those who may see it.
     let r = get(&app, "/reports/ostra/nope", "", "").await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.text().contains("/sign-in?next=%2Freports%2Fostra%2Fnope"));
     let r = get(&app, "/reports/OSTRA!/x", "", "").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = get(&app, &path(&dolda), "", "").await;
-    assert_eq!(
-        r.status,
-        StatusCode::SEE_OTHER,
-        "anonymous readers are asked to sign in"
-    );
-    assert!(
-        r.header("location")
-            .starts_with("/sign-in?next=%2Freports%2Fdolda")
-    );
+    let hidden = get(&app, &path(&dolda), "", "").await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    let missing = get(&app, "/reports/dolda/nope", "", "").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let strip = |t: String| {
+        t.replace(&path(&dolda).replace('/', "%2F"), "")
+            .replace("%2Freports%2Fdolda%2Fnope", "")
+    };
+    assert_eq!(strip(hidden.text()), strip(missing.text()));
+    assert!(hidden.text().contains("/sign-in?next=%2Freports%2Fdolda"));
     let r = get(&app, "/no/such/page", "", "en").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.text().contains("Page not found"));
@@ -406,22 +418,29 @@ async fn console_pages_downloads_sign_in_and_errors() {
         assert!(r.header("location").starts_with("/sign-in?next="), "{p}");
     }
     // The public's comparison: named municipalities only, and it says how
-    // many were left out; two named are too few for figures.
+    // many were left out.
     let r = get(&app, "/comparison", "", "").await;
     assert_eq!(r.status, StatusCode::OK);
     let page = r.text();
-    assert!(page.contains("Östra kommun") && page.contains("Västra kommun"), "{page}");
+    assert!(
+        page.contains("Östra kommun") && page.contains("Västra kommun"),
+        "{page}"
+    );
     assert!(!page.contains("Dolda"), "{page}");
     assert!(
         page.contains("En kommun som inte har gått med på att namnges ingår inte i siffrorna."),
         "{page}"
     );
-    assert!(page.contains("Inga siffror visas för den här gruppen"), "{page}");
+    assert!(page.contains("2 kommuner jämförs"), "{page}");
+    assert!(page.contains("chart boxplot"), "{page}");
     let r = get(&app, "/comparison.csv", "", "en").await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.header("content-type").starts_with("text/csv"));
     let csv = r.text();
-    assert!(csv.contains("Östra kommun") && !csv.contains("Dolda"), "{csv}");
+    assert!(
+        csv.contains("Östra kommun") && !csv.contains("Dolda"),
+        "{csv}"
+    );
 
     let r = get(&app, "/sign-in", "", "").await.text();
     assert!(r.contains("Anna Kvalitetsstrateg") && r.contains(r#"action="/dev/sign-in""#));
@@ -498,7 +517,10 @@ async fn console_pages_downloads_sign_in_and_errors() {
     assert!(csv.contains("\ntotal,,3,"));
     assert!(csv.contains(",ostra,Östra kommun,") && !csv.contains("dolda"));
     let r = get(&app, "/home", &analyst, "").await.text();
-    assert!(r.contains("Nationella resultat") && r.contains("Kommun som inte vill namnges"));
+    assert!(
+        r.contains("Nationella resultat") && r.contains("Kommun som inte vill namnges"),
+        "{r}"
+    );
 
     // Tenant admin: their evaluations, state, evaluators, report link; and a
     // report of another municipality that is not public is refused.

@@ -139,6 +139,12 @@ const ALLOWED: &[Allow] = &[
         reason: "the method (framework) is the same for every municipality",
     },
     Allow {
+        method: "tenancy.v1.UserService/InviteUser",
+        who: &[Who::OtherAdmin],
+        sees_victim: false,
+        reason: "a tenant admin may invite people without platform roles; an invitation names no tenant",
+    },
+    Allow {
         method: "reporting.v1.ReportingService/GetNationalComparison",
         who: &SIGNED_IN_OR_PUBLIC,
         sees_victim: false,

@@ -675,3 +675,71 @@ async fn the_console_signs_in_at_the_provider() {
     assert!(location(&r).starts_with("/sign-in"));
     w.env.cleanup().await;
 }
+
+/// A fresh deployment behind a provider: the bootstrap operator is given by
+/// e-mail, invited at start, and linked at their first sign-in; they can then
+/// invite others. A second start invites nobody.
+#[tokio::test]
+async fn the_first_operator_is_invited_by_email_and_linked_at_sign_in() {
+    let idp = FakeProvider::start(CLIENT, SECRET).await;
+    let env = TestEnv::start_with(Options {
+        provider: Some(Provider {
+            issuer: idp.issuer().into(),
+            jwks_url: idp.jwks_url(),
+            audience: CLIENT.into(),
+        }),
+        bootstrap_operator: Some("Ops@Kommunerna.se".into()),
+        ..Default::default()
+    })
+    .await;
+    let inv = env
+        .platform
+        .catalog
+        .invitation("ops@kommunerna.se")
+        .await
+        .unwrap()
+        .expect("invited at start");
+    assert!(inv.accepted_at.is_none());
+    assert!(
+        !env.platform
+            .catalog
+            .bootstrap_operator_by_email("someone@else.se")
+            .await
+            .unwrap(),
+        "the invited operator counts: nobody else is invited"
+    );
+
+    let token = idp.id_token(&FakeUser::new("idp-ops", "ops@kommunerna.se", true), None);
+    let me = env
+        .users()
+        .await
+        .get_caller(authed(&token, tpb::GetCallerRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(me.user, format!("users/{}", inv.user_id));
+    assert!(
+        me.platform_roles
+            .contains(&(tpb::PlatformRole::Operator as i32))
+    );
+    let invited = env
+        .users()
+        .await
+        .invite_user(authed(
+            &token,
+            tpb::InviteUserRequest {
+                user_id: String::new(),
+                user: Some(tpb::User {
+                    email: "eva@skr.se".into(),
+                    display_name: "Eva".into(),
+                    platform_roles: vec![tpb::PlatformRole::Evaluator as i32],
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(invited.user.is_some());
+    env.cleanup().await;
+}

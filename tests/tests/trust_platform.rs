@@ -854,6 +854,43 @@ async fn serve_jwks() -> Jwks {
     Jwks { url, keys, hits }
 }
 
+/// Links the provider identity (`kompass`, `sub`) to user `sub`, made if missing.
+async fn link(env: &TestEnv, sub: &str) {
+    use kompass_catalog::entity::{identity, user};
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let db = env.platform.catalog.db();
+    let now = chrono::Utc::now();
+    if user::Entity::find_by_id(sub)
+        .one(db)
+        .await
+        .unwrap()
+        .is_none()
+    {
+        user::Entity::insert(user::ActiveModel {
+            id: Set(sub.into()),
+            email: Set(format!("{sub}@example.se")),
+            display_name: Set(sub.into()),
+            platform_roles: Set(String::new()),
+            language: Set("sv".into()),
+            created_at: Set(now),
+            delete_time: Set(None),
+        })
+        .exec(db)
+        .await
+        .unwrap();
+    }
+    identity::Entity::insert(identity::ActiveModel {
+        issuer: Set("kompass".into()),
+        subject: Set(sub.into()),
+        user_id: Set(sub.into()),
+        email: Set(format!("{sub}@example.se")),
+        created_at: Set(now),
+    })
+    .exec(db)
+    .await
+    .unwrap();
+}
+
 fn claims(sub: &str, ttl: u64) -> kompass_auth::Claims {
     kompass_auth::Claims::new("kompass", "kompass", sub, &[], Duration::from_secs(ttl))
 }
@@ -879,6 +916,10 @@ async fn jwks_keys_rotate_on_ttl_and_unknown_kid_with_nbf_checked() {
         ..Default::default()
     })
     .await;
+    // Provider subjects are linked to platform users (here the same ids).
+    for sub in ["operator", "eva"] {
+        link(&env, sub).await;
+    }
     let ch = env.channel(ServiceKind::Tenancy).await;
     // RS256 and ES256 tokens from the provider verify.
     assert_eq!(

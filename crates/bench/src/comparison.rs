@@ -1167,7 +1167,10 @@ pub(crate) async fn on_platform<T>(
 }
 
 async fn run(a: &ComparisonArgs, env: &Env, redis_prefix: &str) -> Result<Report> {
-    on_platform(a, env, redis_prefix, async |p, r| phases(a, env, p, r).await).await
+    on_platform(a, env, redis_prefix, async |p, r| {
+        phases(a, env, p, r).await
+    })
+    .await
 }
 
 /// A catalog database and tenant prefix of this run's own for `f`; every
@@ -1383,7 +1386,10 @@ pub async fn comparison(a: ComparisonArgs) -> Result<bool> {
     if a.tenants == 0 || a.per_tenant == 0 || a.samples == 0 {
         bail!("--tenants, --per-tenant and --samples must be positive");
     }
-    let report = in_env(&a, async |env, redis_prefix| run(&a, env, redis_prefix).await).await?;
+    let report = in_env(&a, async |env, redis_prefix| {
+        run(&a, env, redis_prefix).await
+    })
+    .await?;
     print(&a, &report);
     let equal = report.baseline_equal && report.variants.iter().all(|(_, _, eq)| *eq);
     if !equal {

@@ -57,7 +57,11 @@ async fn sign_in(http: &reqwest::Client, base: &str, user: &str) -> Result<Strin
         .form(&[("user", user), ("next", "/home")])
         .send()
         .await?;
-    ensure!(r.status().is_redirection(), "sign-in as {user}: {}", r.status());
+    ensure!(
+        r.status().is_redirection(),
+        "sign-in as {user}: {}",
+        r.status()
+    );
     let cookie = r
         .headers()
         .get_all(reqwest::header::SET_COOKIE)
@@ -112,7 +116,13 @@ async fn measure(
     Ok((calls, bytes, stats(t), stats(g), stats(o)))
 }
 
-async fn phases(a: &ConsoleArgs, cmp: &ComparisonArgs, env: &crate::Env, platform: &Platform, running: &Running) -> Result<Vec<PageResult>> {
+async fn phases(
+    a: &ConsoleArgs,
+    cmp: &ComparisonArgs,
+    env: &crate::Env,
+    platform: &Platform,
+    running: &Running,
+) -> Result<Vec<PageResult>> {
     let fw = Framework::builtin();
     comparison::setup(cmp, env, platform, running, fw).await?;
     // An analyst for the comparison; a municipality's admin for the home page.

@@ -53,6 +53,29 @@ impl Catalog {
     /// Creates the user and an open invitation for its e-mail in one
     /// transaction. ALREADY_EXISTS when the id is taken or the e-mail already
     /// has an invitation.
+    /// A fresh deployment behind an OpenID provider: while the catalog has no
+    /// active operator, invites `email` as one, so that person's first
+    /// sign-in with that verified e-mail links them. Returns whether it did.
+    pub async fn bootstrap_operator_by_email(&self, email: &str) -> Result<bool, Error> {
+        if self.has_active_operator().await? {
+            return Ok(false);
+        }
+        let inv = NewInvitation {
+            user_id: None,
+            email: email.into(),
+            display_name: email.trim().into(),
+            platform_roles: "operator".into(),
+            language: "sv".into(),
+            invited_by: UserId::parse("bootstrap")?,
+        };
+        match self.invite(inv).await {
+            Ok(_) => Ok(true),
+            // Another replica invited at the same moment.
+            Err(Error::AlreadyExists(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn invite(&self, inv: NewInvitation) -> Result<(UserRow, invitation::Model), Error> {
         let email = inv.email.trim().to_lowercase();
         let tx = self.db().begin().await?;

@@ -108,21 +108,26 @@ impl Catalog {
             .await?)
     }
 
+    /// Whether any active user is an operator.
+    pub async fn has_active_operator(&self) -> Result<bool, Error> {
+        use entity::user;
+        let candidates = user::Entity::find()
+            .filter(user::Column::DeleteTime.is_null())
+            .filter(user::Column::PlatformRoles.contains("operator"))
+            .all(&self.db)
+            .await?;
+        Ok(candidates
+            .iter()
+            .any(|u| u.platform_roles.split(',').any(|r| r.trim() == "operator")))
+    }
+
     /// Makes `id` an operator when the catalog has no active operator at all
     /// (a fresh deployment needs a first one). Returns whether it did; never
     /// re-grants while another operator exists, nor revives a deactivated user.
     pub async fn bootstrap_operator(&self, id: &UserId) -> Result<bool, Error> {
         use entity::user;
         use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
-        let candidates = user::Entity::find()
-            .filter(user::Column::DeleteTime.is_null())
-            .filter(user::Column::PlatformRoles.contains("operator"))
-            .all(&self.db)
-            .await?;
-        if candidates
-            .iter()
-            .any(|u| u.platform_roles.split(',').any(|r| r.trim() == "operator"))
-        {
+        if self.has_active_operator().await? {
             return Ok(false);
         }
         match self.user(id).await? {

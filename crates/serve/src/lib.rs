@@ -181,11 +181,20 @@ impl Platform {
                 None
             }
         };
-        if let Some(id) = &cfg.auth.bootstrap_operator {
-            let id = kompass_core::UserId::parse(id)?;
-            if catalog.bootstrap_operator(&id).await? {
-                tracing::info!(user = %id, "no operator in the catalog: made the bootstrap user operator");
+        match cfg.auth.bootstrap_operator.as_deref() {
+            // Behind an OpenID provider: invited by e-mail, linked at first sign-in.
+            Some(email) if email.contains('@') => {
+                if catalog.bootstrap_operator_by_email(email).await? {
+                    tracing::info!(%email, "no operator in the catalog: invited the bootstrap operator");
+                }
             }
+            Some(id) => {
+                let id = kompass_core::UserId::parse(id)?;
+                if catalog.bootstrap_operator(&id).await? {
+                    tracing::info!(user = %id, "no operator in the catalog: made the bootstrap user operator");
+                }
+            }
+            None => {}
         }
         let auth = Arc::new(
             Authenticator::new(verifier, Arc::new(catalog.clone()))

@@ -37,7 +37,8 @@ impl Page {
 impl Console {
     pub fn reporting(&self) -> ReportingServiceClient<Timed> {
         // Reports and exports can be large (PDF); the default 4 MiB limit is too tight.
-        ReportingServiceClient::new(Timed(self.reporting.clone())).max_decoding_message_size(64 << 20)
+        ReportingServiceClient::new(Timed(self.reporting.clone()))
+            .max_decoding_message_size(64 << 20)
     }
     pub fn evaluations(&self) -> EvaluationServiceClient<Timed> {
         EvaluationServiceClient::new(Timed(self.assessment.clone()))

@@ -110,7 +110,17 @@ impl Tr {
     pub fn ta(&self, key: &str, args: &[(&'static str, String)]) -> String {
         let map: HashMap<Cow<'static, str>, FluentValue<'_>> = args
             .iter()
-            .map(|(k, v)| (Cow::Borrowed(*k), FluentValue::from(v.clone())))
+            .map(|(k, v)| {
+                // Whole numbers as numbers, so plural forms (`[one]`) match;
+                // anything else (points with decimals, names) as text.
+                let value = match v.parse::<i64>() {
+                    Ok(n) if v.len() < 16 && v.bytes().all(|b| b.is_ascii_digit()) => {
+                        FluentValue::from(n)
+                    }
+                    _ => FluentValue::from(v.clone()),
+                };
+                (Cow::Borrowed(*k), value)
+            })
             .collect();
         LOCALES.lookup_with_args(self.0.id(), key, &map)
     }

@@ -241,3 +241,4 @@ comparison-unnamed-excluded = { $count ->
     [one] One municipality that has not agreed to be named is left out of these figures.
    *[other] { $count } municipalities that have not agreed to be named are left out of these figures.
 }
+error-not-found-sign-in = Is this your municipality's evaluation, or one assigned to you? Sign in to see it.

@@ -241,3 +241,4 @@ comparison-unnamed-excluded = { $count ->
     [one] Én kommune som ikke har samtykket til å bli navngitt, er ikke med i tallene.
    *[other] { $count } kommuner som ikke har samtykket til å bli navngitt, er ikke med i tallene.
 }
+error-not-found-sign-in = Gjelder dette din kommune eller en evaluering du er tildelt? Logg inn for å se den.

@@ -241,3 +241,4 @@ comparison-unnamed-excluded = { $count ->
     [one] En kommun som inte har gått med på att namnges ingår inte i siffrorna.
    *[other] { $count } kommuner som inte har gått med på att namnges ingår inte i siffrorna.
 }
+error-not-found-sign-in = Gäller det din kommun eller en utvärdering du har tilldelats? Logga in för att se den.
