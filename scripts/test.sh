@@ -4,6 +4,9 @@
 # formatting, lints, proto lint, Helm chart checks and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A clean build every time: incremental caches would only cost disk (a full
+# run once filled a small disk).
+export CARGO_INCREMENTAL=0
 
 log() { printf '\n== %s\n' "$*"; }
 apt_updated=0

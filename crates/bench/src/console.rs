@@ -50,6 +50,15 @@ struct PageResult {
     max_bytes: Option<usize>,
 }
 
+/// A page to measure, and as whom.
+struct Target<'a> {
+    label: &'static str,
+    path: String,
+    cookie: Option<&'a str>,
+    resources: &'static str,
+    max_bytes: Option<usize>,
+}
+
 async fn sign_in(http: &reqwest::Client, base: &str, user: &str) -> Result<String> {
     let r = http
         .post(format!("{base}/dev/sign-in"))
@@ -210,44 +219,44 @@ async fn phases(
         .replace("tenants/", "/reports/")
         .replace("/evaluations/", "/");
 
-    let pages: [(&'static str, String, Option<&str>, &str, Option<usize>); 3] = [
-        (
-            "report (public)",
-            report,
-            None,
-            "1 (the report)",
-            Some(150 * 1024),
-        ),
-        (
-            "comparison (analyst)",
-            "/comparison".into(),
-            Some(&analyst),
-            "2 (revisions, the comparison)",
-            Some(300 * 1024),
-        ),
-        (
-            "home (municipality admin)",
-            "/home".into(),
-            Some(&admin),
-            "who, municipality, its evaluations (each with its team and report), key figures",
-            None,
-        ),
+    let pages = [
+        Target {
+            label: "report (public)",
+            path: report,
+            cookie: None,
+            resources: "1 (the report)",
+            max_bytes: Some(150 * 1024),
+        },
+        Target {
+            label: "comparison (analyst)",
+            path: "/comparison".into(),
+            cookie: Some(&analyst),
+            resources: "2 (revisions, the comparison)",
+            max_bytes: Some(300 * 1024),
+        },
+        Target {
+            label: "home (municipality admin)",
+            path: "/home".into(),
+            cookie: Some(&admin),
+            resources: "who, municipality, its evaluations (each with its team and report), key figures",
+            max_bytes: None,
+        },
     ];
     let mut out = vec![];
-    for (label, path, cookie, resources, max_bytes) in pages {
-        eprintln!("measuring: {label} {path} ({} requests)", a.samples);
+    for t in pages {
+        eprintln!("measuring: {} {} ({} requests)", t.label, t.path, a.samples);
         let (calls, bytes, ttfb, grpc, overhead) =
-            measure(&http, &base, label, &path, cookie, a.samples).await?;
+            measure(&http, &base, t.label, &t.path, t.cookie, a.samples).await?;
         out.push(PageResult {
-            label,
-            path,
+            label: t.label,
+            path: t.path,
             calls,
-            resources: resources.into(),
+            resources: t.resources.into(),
             bytes,
             ttfb,
             grpc,
             overhead,
-            max_bytes,
+            max_bytes: t.max_bytes,
         });
     }
     let _ = stop.send(());

@@ -181,20 +181,19 @@ impl Platform {
                 None
             }
         };
-        match cfg.auth.bootstrap_operator.as_deref() {
-            // Behind an OpenID provider: invited by e-mail, linked at first sign-in.
-            Some(email) if email.contains('@') => {
-                if catalog.bootstrap_operator_by_email(email).await? {
-                    tracing::info!(%email, "no operator in the catalog: invited the bootstrap operator");
-                }
+        if let Some(who) = cfg.auth.bootstrap_operator.as_deref() {
+            // An e-mail address: behind an OpenID provider, invited and
+            // linked at their first sign-in.
+            let made = if who.contains('@') {
+                catalog.bootstrap_operator_by_email(who).await?
+            } else {
+                catalog
+                    .bootstrap_operator(&kompass_core::UserId::parse(who)?)
+                    .await?
+            };
+            if made {
+                tracing::info!(user = %who, "no operator in the catalog: made (or invited) the bootstrap operator");
             }
-            Some(id) => {
-                let id = kompass_core::UserId::parse(id)?;
-                if catalog.bootstrap_operator(&id).await? {
-                    tracing::info!(user = %id, "no operator in the catalog: made the bootstrap user operator");
-                }
-            }
-            None => {}
         }
         let auth = Arc::new(
             Authenticator::new(verifier, Arc::new(catalog.clone()))
