@@ -246,6 +246,9 @@ pub struct Verifier {
     keys: Arc<Keys>,
     issuer: String,
     audience: String,
+    /// `kompass dev` with a provider configured: its own HS256 tokens (the
+    /// demo's, the CLI's) keep working beside the provider's.
+    dev: Option<DecodingKey>,
 }
 
 impl Verifier {
@@ -254,6 +257,7 @@ impl Verifier {
             keys: Arc::new(Keys::Hs256(DecodingKey::from_secret(secret.as_bytes()))),
             issuer: issuer.into(),
             audience: audience.into(),
+            dev: None,
         }
     }
 
@@ -279,7 +283,16 @@ impl Verifier {
             })),
             issuer: issuer.into(),
             audience: audience.into(),
+            dev: None,
         }
+    }
+
+    /// Also accepts HS256 tokens signed with `secret` (same issuer and
+    /// audience); their `sub` is a platform user id. For the embedded mode
+    /// only, where the development secret never leaves the data directory.
+    pub fn with_development_tokens(mut self, secret: &str) -> Verifier {
+        self.dev = Some(DecodingKey::from_secret(secret.as_bytes()));
+        self
     }
 
     /// How many times the JWKS was fetched (0 for HS256); for tests and metrics.
@@ -297,10 +310,22 @@ impl Verifier {
     }
 
     pub async fn verify(&self, token: &str) -> Result<Claims, JwtError> {
+        Ok(self.verify_token(token).await?.0)
+    }
+
+    /// The claims, and whether the token is the provider's (its `sub` is the
+    /// provider's subject, to be mapped by a linked identity).
+    pub async fn verify_token(&self, token: &str) -> Result<(Claims, bool), JwtError> {
         let header = jsonwebtoken::decode_header(token)?;
-        let (key, alg) = match &*self.keys {
-            Keys::Hs256(k) => (k.clone(), Algorithm::HS256),
-            Keys::Jwks(cache) => cache.key(&header.kid).await?,
+        let (key, alg, provider) = match (&*self.keys, &self.dev) {
+            (Keys::Jwks(_), Some(dev)) if header.alg == Algorithm::HS256 => {
+                (dev.clone(), Algorithm::HS256, false)
+            }
+            (Keys::Hs256(k), _) => (k.clone(), Algorithm::HS256, false),
+            (Keys::Jwks(cache), _) => {
+                let (k, a) = cache.key(&header.kid).await?;
+                (k, a, true)
+            }
         };
         let mut v = Validation::new(alg);
         v.set_issuer(&[&self.issuer]);
@@ -308,13 +333,30 @@ impl Verifier {
         v.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
         v.validate_nbf = true;
         v.leeway = 30;
-        Ok(jsonwebtoken::decode::<Claims>(token, &key, &v)?.claims)
+        Ok((
+            jsonwebtoken::decode::<Claims>(token, &key, &v)?.claims,
+            provider,
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn development_tokens_beside_a_provider_only_when_asked() {
+        let c = Claims::new("idp", "console", "anna", &[], Duration::from_secs(60));
+        let token = mint_hs256("dev-secret", &c);
+        // Nothing listens there: a provider token would fail to find its key.
+        let jwks = || Verifier::jwks("http://127.0.0.1:9/jwks", "idp", "console");
+        assert!(jwks().verify_token(&token).await.is_err());
+        let v = jwks().with_development_tokens("dev-secret");
+        let (claims, provider) = v.verify_token(&token).await.unwrap();
+        assert_eq!(claims.sub, "anna");
+        assert!(!provider, "a development token's sub is a user id");
+        assert!(v.verify_token(&mint_hs256("other", &c)).await.is_err());
+    }
 
     #[tokio::test]
     async fn hs256_round_trip_and_rejections() {

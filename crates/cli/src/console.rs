@@ -10,8 +10,9 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
 /// The console's OpenID Connect client from `cfg.oidc`; `None` when no
-/// issuer is configured. A client id is required with an issuer.
-pub fn oidc(cfg: &Config) -> anyhow::Result<Option<OidcSettings>> {
+/// issuer is configured. A client id is required with an issuer. The
+/// redirect URL defaults to the console's own address (`bound`).
+pub fn oidc(cfg: &Config, bound: SocketAddr) -> anyhow::Result<Option<OidcSettings>> {
     let Some(issuer) = &cfg.oidc.issuer else {
         return Ok(None);
     };
@@ -20,12 +21,11 @@ pub fn oidc(cfg: &Config) -> anyhow::Result<Option<OidcSettings>> {
         .client_id
         .as_deref()
         .context("KOMPASS_OIDC_ISSUER is set: KOMPASS_OIDC_CLIENT_ID is needed too")?;
-    let redirect = cfg.oidc.redirect_url.clone().unwrap_or_else(|| {
-        format!(
-            "http://{}:{}/auth/callback",
-            cfg.listen_host, cfg.console.port
-        )
-    });
+    let redirect = cfg
+        .oidc
+        .redirect_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}/auth/callback"));
     url::Url::parse(&redirect)
         .with_context(|| format!("KOMPASS_OIDC_REDIRECT_URL {redirect:?} is not a URL"))?;
     Ok(Some(OidcSettings::new(
@@ -38,6 +38,7 @@ pub fn oidc(cfg: &Config) -> anyhow::Result<Option<OidcSettings>> {
 
 pub fn settings(
     cfg: &Config,
+    bound: SocketAddr,
     url: impl Fn(ServiceKind) -> String,
     dev: Option<DevSignIn>,
 ) -> anyhow::Result<Settings> {
@@ -47,7 +48,7 @@ pub fn settings(
         projects_url: url(ServiceKind::Projects),
         reporting_url: url(ServiceKind::Reporting),
         dev,
-        oidc: oidc(cfg)?,
+        oidc: oidc(cfg, bound)?,
         secure_cookies: cfg.console.secure_cookies,
         session_ttl: std::time::Duration::from_secs(cfg.sessions.ttl_secs),
     })
@@ -101,7 +102,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let store = store(&cfg, catalog).await?;
     tracing::info!(%addr, "console listening");
-    let s = settings(&cfg, |k| cfg.service_url(k), None)?;
+    let s = settings(&cfg, addr, |k| cfg.service_url(k), None)?;
     serve(listener, s, store, async {
         let _ = tokio::signal::ctrl_c().await;
     })

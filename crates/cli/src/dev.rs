@@ -103,7 +103,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             })
             .collect(),
     };
-    let settings = crate::console::settings(&cfg, |k| running.url(k), Some(dev))?;
+    let settings = crate::console::settings(&cfg, console_addr, |k| running.url(k), Some(dev))?;
     // Sessions in the catalog's SQLite file (or Redis when configured), so a
     // restart of `kompass dev` keeps people signed in.
     let store = crate::console::store(&cfg, Some(platform.catalog.db().clone())).await?;

@@ -40,8 +40,8 @@ impl Authenticator {
     /// need a linked identity (`iss` + `sub`), made on the first call carrying
     /// the verified e-mail of an open invitation; development (HS256) tokens
     /// carry the user id as `sub`.
-    async fn resolve_user(&self, verifier: &Verifier, claims: &Claims) -> Result<UserId, Error> {
-        if let (true, Some(links)) = (verifier.is_provider(), &self.identities) {
+    async fn resolve_user(&self, provider: bool, claims: &Claims) -> Result<UserId, Error> {
+        if let (true, Some(links)) = (provider, &self.identities) {
             let email = claims
                 .email
                 .as_deref()
@@ -94,13 +94,13 @@ impl Authenticator {
                 "servern har ingen tokenverifiering konfigurerad",
             )
         })?;
-        let claims = verifier.verify(token.trim()).await.map_err(|e| {
+        let (claims, provider) = verifier.verify_token(token.trim()).await.map_err(|e| {
             Error::unauthenticated(
                 format!("bearer token rejected: {e}"),
                 format!("bearer-token avvisades: {e}"),
             )
         })?;
-        let user = self.resolve_user(verifier, &claims).await?;
+        let user = self.resolve_user(provider, &claims).await?;
         // Roles in the token are ignored: the catalog says what the caller may
         // do, read on every request, so a revoked role or a deactivated user
         // takes effect on the next call (no cache to go stale).

@@ -139,6 +139,8 @@ impl FakeProvider {
             .route("/authorize", get(authorize))
             .route("/token", post(token))
             .route("/logout", get(end_session))
+            // For tests in another process (the browser tests): who signs in next.
+            .route("/test/next-user", post(set_next_user))
             .with_state(inner.clone());
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.ok();
@@ -246,6 +248,23 @@ async fn jwks() -> Json<Value> {
         "kty": "RSA", "use": "sig", "alg": "RS256", "kid": KID,
         "n": MODULUS, "e": "AQAB",
     }]}))
+}
+
+#[derive(serde::Deserialize)]
+struct NextUser {
+    sub: String,
+    email: String,
+    email_verified: bool,
+    name: Option<String>,
+}
+
+async fn set_next_user(State(s): State<Arc<Inner>>, Json(u): Json<NextUser>) -> StatusCode {
+    let mut user = FakeUser::new(&u.sub, &u.email, u.email_verified);
+    if let Some(n) = u.name {
+        user.name = n;
+    }
+    *s.next_user.lock().unwrap() = Some(user);
+    StatusCode::NO_CONTENT
 }
 
 async fn authorize(

@@ -161,18 +161,24 @@ impl Platform {
         );
         let jwt_secret = match (&cfg.auth.jwt_secret, cfg.is_embedded()) {
             (Some(s), _) => Some(s.clone()),
-            (None, true) if cfg.auth.jwks_url.is_none() => {
-                Some(dev_secret(&cfg.database.data_dir)?)
-            }
+            (None, true) => Some(dev_secret(&cfg.database.data_dir)?),
             _ => None,
         };
         let verifier = match (&cfg.auth.jwks_url, &jwt_secret) {
-            (Some(url), _) => Some(Verifier::jwks_with_ttl(
-                url,
-                &cfg.auth.issuer,
-                &cfg.auth.audience,
-                Duration::from_secs(cfg.auth.jwks_ttl_secs),
-            )),
+            (Some(url), secret) => {
+                let v = Verifier::jwks_with_ttl(
+                    url,
+                    &cfg.auth.issuer,
+                    &cfg.auth.audience,
+                    Duration::from_secs(cfg.auth.jwks_ttl_secs),
+                );
+                // `kompass dev` behind a provider: the demo's own tokens stay
+                // valid. Outside the embedded mode only the provider's are.
+                match secret {
+                    Some(s) if cfg.is_embedded() => Some(v.with_development_tokens(s)),
+                    _ => Some(v),
+                }
+            }
             (None, Some(s)) => Some(Verifier::hs256(s, &cfg.auth.issuer, &cfg.auth.audience)),
             (None, None) => {
                 tracing::warn!(
