@@ -63,13 +63,17 @@ before(async () => {
   // console's address is printed; the read model follows the events).
   const ctx = await browser.newContext();
   const p = await ctx.newPage();
-  let last = -1;
-  for (let i = 0; i < 100; i++) {
+  // Done when Östra's and Västra's are in and the count holds for three
+  // looks in a row (the demo publishes theirs last).
+  let last = -1, same = 0;
+  for (let i = 0; i < 200 && same < 3; i++) {
     await p.goto(consoleUrl + '/');
     const n = await p.locator('#results tbody tr').count();
-    if (n > 0 && n === last) break;
+    const body = await p.textContent('#results tbody');
+    const both = /Östra/.test(body) && /Västra/.test(body);
+    same = both && n === last ? same + 1 : 0;
     last = n;
-    await p.waitForTimeout(300);
+    await p.waitForTimeout(500);
   }
   published = last;
   assert.ok(published >= 20, `the demo's published results (${published})`);

@@ -34,14 +34,11 @@ use kompass_serve::{Platform, Running};
 use kompass_tenant_db::{Backend, Placement};
 use prost::Message;
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, Database, DbBackend, EntityTrait, Statement,
-    TransactionTrait, Value,
+    ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, Statement, TransactionTrait, Value,
 };
 use tonic::transport::Channel;
 
-use crate::{
-    Env, SECRET, Stats, authed, channel, cleanup, ms, random8, server_url, stats, with_db,
-};
+use crate::{Env, SECRET, Stats, authed, channel, cleanup, ms, server_url, stats, with_db};
 
 const FW: &str = "frameworks/kommunkompassen/versions/2015";
 const SERVER: &str = "primary";
@@ -1179,21 +1176,8 @@ pub(crate) async fn in_env<T>(
     a: &ComparisonArgs,
     f: impl AsyncFnOnce(&Env, &str) -> Result<T>,
 ) -> Result<T> {
-    let id = random8();
-    let admin = Database::connect(server_url())
-        .await
-        .with_context(|| format!("connecting to PostgreSQL at {}", server_url()))?;
-    let env = Env {
-        admin,
-        catalog_db: format!("kbench_{id}_c"),
-        prefix: format!("kbench{id}_"),
-    };
+    let (env, id) = Env::create().await?;
     let redis_prefix = format!("kbench{id}:");
-    env.admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{}\"", env.catalog_db))
-        .await
-        .context("creating the catalog database")?;
-    eprintln!("catalog {}, tenant prefix {}", env.catalog_db, env.prefix);
     let res = tokio::select! {
         r = f(&env, &redis_prefix) => r,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),

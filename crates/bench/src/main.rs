@@ -340,6 +340,28 @@ struct Env {
     prefix: String,
 }
 
+impl Env {
+    /// A catalog database and tenant prefix of this run's own (dropped by
+    /// [`cleanup`]), and the run's id for anything else it names.
+    async fn create() -> Result<(Env, String)> {
+        let id = random8();
+        let admin = Database::connect(server_url())
+            .await
+            .with_context(|| format!("connecting to PostgreSQL at {}", server_url()))?;
+        let env = Env {
+            admin,
+            catalog_db: format!("kbench_{id}_c"),
+            prefix: format!("kbench{id}_"),
+        };
+        env.admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{}\"", env.catalog_db))
+            .await
+            .context("creating the catalog database")?;
+        eprintln!("catalog {}, tenant prefix {}", env.catalog_db, env.prefix);
+        Ok((env, id))
+    }
+}
+
 async fn run(a: &OnboardingArgs, env: &Env) -> Result<Report> {
     let pg_version: String = env
         .admin
@@ -659,20 +681,7 @@ async fn cleanup(env: &Env) -> Result<()> {
 }
 
 async fn onboarding(a: OnboardingArgs) -> Result<bool> {
-    let id = random8();
-    let admin = Database::connect(server_url())
-        .await
-        .with_context(|| format!("connecting to PostgreSQL at {}", server_url()))?;
-    let env = Env {
-        admin,
-        catalog_db: format!("kbench_{id}_c"),
-        prefix: format!("kbench{id}_"),
-    };
-    env.admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{}\"", env.catalog_db))
-        .await
-        .context("creating the catalog database")?;
-    eprintln!("catalog {}, tenant prefix {}", env.catalog_db, env.prefix);
+    let (env, _) = Env::create().await?;
     let res = tokio::select! {
         r = run(&a, &env) => r,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),

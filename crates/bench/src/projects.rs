@@ -14,11 +14,9 @@ use kompass_proto::projects::v1::project_service_client::ProjectServiceClient;
 use kompass_proto::tenancy::v1::tenant_service_client::TenantServiceClient;
 use kompass_serve::Platform;
 use prost::Message;
-use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-use crate::{
-    Env, SECRET, authed, channel, cleanup, ms, new_tenant, pct, random8, server_url, with_db,
-};
+use crate::{Env, SECRET, authed, channel, cleanup, ms, new_tenant, pct, server_url, with_db};
 
 #[derive(Args, Clone)]
 pub struct ProjectLoadArgs {
@@ -337,18 +335,7 @@ async fn measure(a: &ProjectLoadArgs, env: &Env) -> Result<Measured> {
 }
 
 pub async fn project_load(a: ProjectLoadArgs) -> Result<bool> {
-    let id = random8();
-    let admin = Database::connect(server_url())
-        .await
-        .with_context(|| format!("connecting to PostgreSQL at {}", server_url()))?;
-    let env = Env {
-        admin,
-        catalog_db: format!("kbench_{id}_c"),
-        prefix: format!("kbench{id}_"),
-    };
-    env.admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{}\"", env.catalog_db))
-        .await?;
+    let (env, _) = Env::create().await?;
     let res = measure(&a, &env).await;
     let cleaned = cleanup(&env).await;
     env.admin.close().await.ok();

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use kompass_config::{Config, ServiceKind};
 use kompass_core::TenantId;
@@ -17,12 +17,11 @@ use kompass_proto::tenancy::v1 as tpb;
 use kompass_proto::tenancy::v1::tenant_service_client::TenantServiceClient;
 use kompass_proto::tenancy::v1::user_service_client::UserServiceClient;
 use kompass_serve::{Platform, Running};
-use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use tokio::sync::Mutex;
 
 use crate::{
-    Env, SECRET, Stats, authed, channel, cleanup, ms, new_tenant, random8, server_url, stats,
-    with_db,
+    Env, SECRET, Stats, authed, channel, cleanup, ms, new_tenant, server_url, stats, with_db,
 };
 
 #[derive(Args, Clone)]
@@ -438,18 +437,7 @@ fn rate(n: usize, d: Duration) -> String {
 }
 
 pub async fn scoring(a: ScoringArgs) -> Result<bool> {
-    let id = random8();
-    let admin = Database::connect(server_url())
-        .await
-        .context("connecting to PostgreSQL")?;
-    let env = Env {
-        admin,
-        catalog_db: format!("kbench_{id}_c"),
-        prefix: format!("kbench{id}_"),
-    };
-    env.admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{}\"", env.catalog_db))
-        .await?;
+    let (env, _) = Env::create().await?;
     let res = run(&a, &env).await;
     let cleaned = cleanup(&env).await;
     env.admin.close().await.ok();

@@ -120,6 +120,16 @@ pub enum UserCmd {
     },
 }
 
+/// A user to create or invite, from the command's arguments.
+fn new_user(email: String, display_name: String, roles: &[String]) -> anyhow::Result<pb::User> {
+    Ok(pb::User {
+        email,
+        display_name,
+        platform_roles: platform_roles(roles)?,
+        ..Default::default()
+    })
+}
+
 fn platform_roles(roles: &[String]) -> anyhow::Result<Vec<i32>> {
     roles
         .iter()
@@ -307,16 +317,10 @@ pub async fn user(cfg: &Config, conn: Conn, cmd: UserCmd) -> anyhow::Result<()> 
             name,
             roles,
         } => {
-            let roles = platform_roles(&roles)?;
             let u = api
                 .create_user(c.req(pb::CreateUserRequest {
                     user_id: id,
-                    user: Some(pb::User {
-                        email,
-                        display_name: name,
-                        platform_roles: roles,
-                        ..Default::default()
-                    }),
+                    user: Some(new_user(email, name, &roles)?),
                 }))
                 .await
                 .map_err(status)?
@@ -356,16 +360,10 @@ pub async fn user(cfg: &Config, conn: Conn, cmd: UserCmd) -> anyhow::Result<()> 
             id,
             roles,
         } => {
-            let roles = platform_roles(&roles)?;
             let r = api
                 .invite_user(c.req(pb::InviteUserRequest {
                     user_id: id.unwrap_or_default(),
-                    user: Some(pb::User {
-                        email,
-                        display_name: name,
-                        platform_roles: roles,
-                        ..Default::default()
-                    }),
+                    user: Some(new_user(email, name, &roles)?),
                 }))
                 .await
                 .map_err(status)?

@@ -1,5 +1,5 @@
 use chrono::Utc;
-use kompass_auth::{PlatformRole, TenantRole};
+use kompass_auth::{Caller, PlatformRole, TenantRole};
 use kompass_catalog::NewInvitation;
 use kompass_catalog::entity::{membership, user};
 use kompass_core::{Error, Msg, TenantId, UserId, names, paging};
@@ -56,6 +56,25 @@ impl Users {
     }
 }
 
+/// The platform roles a new user (created or invited) is to get, if the
+/// caller may give them: tenant admins add colleagues without platform
+/// roles; only operators hand out platform roles.
+fn new_user_roles(c: &Caller, u: &pb::User) -> Result<Vec<PlatformRole>, Error> {
+    let roles = u
+        .platform_roles
+        .iter()
+        .map(|r| convert::platform_role_from_pb(*r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let is_admin_somewhere = c
+        .memberships
+        .values()
+        .any(|r| *r == TenantRole::TenantAdmin);
+    if !(c.is_operator() || (is_admin_somewhere && roles.is_empty())) {
+        c.require_operator()?;
+    }
+    Ok(roles)
+}
+
 #[tonic::async_trait]
 impl UserService for Users {
     async fn create_user(
@@ -68,20 +87,7 @@ impl UserService for Users {
         let u = r
             .user
             .ok_or_else(|| Error::invalid("user is required", "user krävs"))?;
-        let roles = u
-            .platform_roles
-            .iter()
-            .map(|r| convert::platform_role_from_pb(*r))
-            .collect::<Result<Vec<_>, _>>()?;
-        // Tenant admins invite colleagues; only operators hand out platform roles.
-        let is_admin_somewhere = c
-            .memberships
-            .values()
-            .any(|r| *r == TenantRole::TenantAdmin);
-        let may = c.is_operator() || (is_admin_somewhere && roles.is_empty());
-        if !may {
-            c.require_operator()?;
-        }
+        let roles = new_user_roles(&c, &u)?;
         let now = Utc::now();
         let row = user::ActiveModel {
             id: Set(id.to_string()),
@@ -375,19 +381,7 @@ impl UserService for Users {
         let u = r
             .user
             .ok_or_else(|| Error::invalid("user is required", "user krävs"))?;
-        let roles = u
-            .platform_roles
-            .iter()
-            .map(|r| convert::platform_role_from_pb(*r))
-            .collect::<Result<Vec<_>, _>>()?;
-        // The same rule as CreateUser: only operators hand out platform roles.
-        let is_admin_somewhere = c
-            .memberships
-            .values()
-            .any(|r| *r == TenantRole::TenantAdmin);
-        if !(c.is_operator() || (is_admin_somewhere && roles.is_empty())) {
-            c.require_operator()?;
-        }
+        let roles = new_user_roles(&c, &u)?;
         let user_id = match r.user_id.as_str() {
             "" => None,
             id => Some(UserId::parse(id)?),
