@@ -279,7 +279,7 @@ fn print(a: &ConsoleArgs, pages: &[PageResult]) -> bool {
         let own_ok = p.overhead.median <= Duration::from_millis(5);
         ok &= weight_ok && own_ok;
         println!(
-            "| {} `{}` | {} | {} | {:.1} KB{} | {} / {} ms | {} / {} ms | {} / {} ms{} | {:.2} |",
+            "| {} `{}` | {} | {} | {:.1} KB{} | {} / {} | {} / {} | {} / {}{} | {:.2} |",
             p.label,
             p.path,
             p.calls,
