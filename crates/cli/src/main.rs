@@ -81,6 +81,11 @@ async fn main() -> anyhow::Result<()> {
             if std::env::var_os("KOMPASS_DATA_DIR").is_none() {
                 cfg.database.data_dir = data_dir;
             }
+            // A newcomer's terminal shows the console's address first, not a
+            // log line per demo request; KOMPASS_LOG (or the file) says otherwise.
+            if cfg.telemetry.log == kompass_config::TelemetryConfig::default().log {
+                cfg.telemetry.log = "warn".into();
+            }
             let _t = kompass_telemetry::init(&cfg.telemetry, "dev")?;
             dev::run(cfg).await
         }

@@ -96,6 +96,13 @@ async fn kompass_dev_starts_on_sqlite_and_every_service_is_serving() {
     let dir = std::env::temp_dir().join(format!("kompass-dev-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let (mut child, ports, out) = start(&dir);
+    // A newcomer reads the console's address first, not log lines.
+    assert!(
+        out.iter()
+            .find(|l| !l.trim().is_empty())
+            .is_some_and(|l| l.starts_with("Console: http://127.0.0.1:")),
+        "{out:#?}"
+    );
     for p in &ports {
         assert!(
             out.iter().any(|l| l.contains(&format!("127.0.0.1:{p}"))),
