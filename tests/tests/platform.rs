@@ -624,6 +624,37 @@ async fn tenants_can_be_placed_on_another_server_and_paged() {
         .unwrap()
         .into_inner();
     assert_eq!(s.database_server, "primary");
+    // The placement is the operator's to know: not an analyst's, nor the
+    // municipality's own admin's.
+    env.member("nina", "norra", tpb::TenantRole::TenantAdmin)
+        .await;
+    for who in [env.token("ana", &["analyst"]), env.token("nina", &[])] {
+        let got = t
+            .get_tenant(authed(
+                &who,
+                tpb::GetTenantRequest {
+                    name: "tenants/norra".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(got.display_name, n.display_name);
+        assert_eq!(got.database_server, "");
+        let listed = t
+            .list_tenants(authed(
+                &who,
+                tpb::ListTenantsRequest {
+                    page_size: 100,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!listed.tenants.is_empty());
+        assert!(listed.tenants.iter().all(|t| t.database_server.is_empty()));
+    }
     env.evaluations()
         .await
         .create_evaluation(authed(&op, new_eval("norra", "På andra servern")))

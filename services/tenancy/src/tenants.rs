@@ -65,8 +65,9 @@ impl TenantService for Tenants {
         if !c.has_role(PlatformRole::Analyst) {
             c.require_member(&id)?;
         }
-        Ok(Response::new(tenant_to_pb(
-            self.0.catalog.require_tenant(&id).await?,
+        Ok(Response::new(placement_for(
+            &c,
+            tenant_to_pb(self.0.catalog.require_tenant(&id).await?),
         )))
     }
 
@@ -95,7 +96,10 @@ impl TenantService for Tenants {
             .map_err(Error::from)?;
         let (rows, next) = paging::finish(rows, size, |t| t.id.clone());
         Ok(Response::new(pb::ListTenantsResponse {
-            tenants: rows.into_iter().map(tenant_to_pb).collect(),
+            tenants: rows
+                .into_iter()
+                .map(|t| placement_for(&c, tenant_to_pb(t)))
+                .collect(),
             next_page_token: next,
         }))
     }
@@ -171,4 +175,13 @@ impl TenantService for Tenants {
                 .await?,
         ))
     }
+}
+
+/// Where a tenant's database lives is the operator's business: analysts and
+/// the municipality's own users get the tenant without it.
+fn placement_for(c: &kompass_auth::Caller, mut t: pb::Tenant) -> pb::Tenant {
+    if !c.is_operator() {
+        t.database_server.clear();
+    }
+    t
 }
