@@ -57,7 +57,8 @@ pub struct RadarAxis {
 
 /// Radar of areas (percent of maximum) against the revision average.
 pub fn radar(axes: &[RadarAxis], title: &str, desc: &str, this: &str, avg: &str) -> String {
-    let (w, h, cx, cy, r) = (640u32, 520u32, 320.0f64, 250.0f64, 170.0f64);
+    // Wide enough for the longest area names (end-anchored on the left).
+    let (w, h, cx, cy, r) = (960u32, 520u32, 480.0f64, 250.0f64, 170.0f64);
     let mut s = open("radar", w, h, title, desc);
     let n = axes.len().max(1) as f64;
     let pt = |i: usize, pct: f64| {

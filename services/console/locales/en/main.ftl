@@ -242,3 +242,4 @@ comparison-unnamed-excluded = { $count ->
    *[other] { $count } municipalities that have not agreed to be named are left out of these figures.
 }
 error-not-found-sign-in = Is this your municipality's evaluation, or one assigned to you? Sign in to see it.
+comparison-bins-show = The same figures as a table

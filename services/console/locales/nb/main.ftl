@@ -242,3 +242,4 @@ comparison-unnamed-excluded = { $count ->
    *[other] { $count } kommuner som ikke har samtykket til å bli navngitt, er ikke med i tallene.
 }
 error-not-found-sign-in = Gjelder dette din kommune eller en evaluering du er tildelt? Logg inn for å se den.
+comparison-bins-show = De samme tallene som tabell

@@ -242,3 +242,4 @@ comparison-unnamed-excluded = { $count ->
    *[other] { $count } kommuner som inte har gått med på att namnges ingår inte i siffrorna.
 }
 error-not-found-sign-in = Gäller det din kommun eller en utvärdering du har tilldelats? Logga in för att se den.
+comparison-bins-show = Samma siffror som tabell
