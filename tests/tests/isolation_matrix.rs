@@ -136,6 +136,12 @@ const ALLOWED: &[Allow] = &[
         reason: "names consenting tenants only; small groups withheld (item 3)",
     },
     Allow {
+        method: "reporting.v1.ReportingService/ExportNationalComparison",
+        who: &SIGNED_IN,
+        sees_victim: false,
+        reason: "the same figures as GetNationalComparison, typeset: named tenants only, small groups withheld",
+    },
+    Allow {
         method: "reporting.v1.ReportingService/SearchGoodExamples",
         who: &[
             Who::OtherAdmin,

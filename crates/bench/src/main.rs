@@ -24,6 +24,8 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statemen
 use tonic::transport::Channel;
 
 mod comparison;
+mod documents;
+mod old_pdf;
 mod projects;
 mod scoring;
 
@@ -54,6 +56,9 @@ enum Cmd {
     /// National comparison from the read model (cached, cold) against the
     /// same figures from every tenant database at request time; PDF export.
     Comparison(comparison::ComparisonArgs),
+    /// The full evaluation report as PDF, rendered in process: the Typst
+    /// engine beside the previous exporter.
+    Documents(documents::DocumentsArgs),
 }
 
 #[derive(Args, Clone)]
@@ -697,6 +702,10 @@ async fn main() -> Result<()> {
         Cmd::ProjectLoad(a) => projects::project_load(a).await?,
         Cmd::Scoring(a) => scoring::scoring(a).await?,
         Cmd::Comparison(a) => comparison::comparison(a).await?,
+        Cmd::Documents(a) => {
+            documents::run(a)?;
+            true
+        }
     };
     if !ok {
         std::process::exit(1);
