@@ -187,7 +187,8 @@ pub fn poppler(pdf: &[u8]) -> (String, String, String, String) {
             "{args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8(out.stdout).unwrap()
+        // `pdfinfo -struct` prints some titles as raw UTF-16 bytes.
+        String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let r = (
         run(&["pdftotext"]),

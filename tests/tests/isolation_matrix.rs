@@ -527,6 +527,8 @@ async fn every_rpc_refuses_strangers_unless_allowed() {
                 evaluation_date: "2018-05-01".into(),
                 evaluator_names: vec!["Karin Lund".into()],
                 csv: csv.into_bytes(),
+                // Required since imports state where the result comes from.
+                source: "Kommunkompassen 2018, SKR".into(),
                 ..Default::default()
             },
         ))
