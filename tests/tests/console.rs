@@ -342,6 +342,16 @@ async fn console_pages_downloads_sign_in_and_errors() {
     );
     assert!(xlsx.body.starts_with(b"PK"));
     assert!(xlsx.header("content-disposition").ends_with(".xlsx\""));
+    {
+        // It opens as a workbook, with the total the report shows.
+        use calamine::{Data, Reader, Xlsx};
+        let mut wb = Xlsx::new(std::io::Cursor::new(xlsx.body.clone())).unwrap();
+        let sum = wb.worksheet_range("Sammanfattning").unwrap();
+        let row = (0..sum.height())
+            .find(|&i| sum.get((i, 0)) == Some(&Data::String("Totalt".into())))
+            .expect("a total row");
+        assert_eq!(sum.get((row, 2)), Some(&Data::Float(480.0)));
+    }
     let csv = get(&app, &format!("{}/download/csv", path(&ostra)), "", "").await;
     assert_eq!(csv.header("content-type"), "text/csv; charset=utf-8");
     assert!(csv.text().contains(&total.points));
