@@ -669,3 +669,42 @@ impl EmbeddedEnv {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Poppler's view of a PDF: (text, layout text, pdfinfo, pdfinfo -struct).
+pub fn poppler(pdf: &[u8]) -> (String, String, String, String) {
+    let dir = std::env::temp_dir().join(format!(
+        "kompass-doc-{}-{}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("d.pdf");
+    std::fs::write(&p, pdf).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(args[0])
+            .args(&args[1..])
+            .arg(&p)
+            .args(if args[0] == "pdftotext" {
+                &["-"][..]
+            } else {
+                &[][..]
+            })
+            .output()
+            .expect("poppler-utils must be installed: scripts/test.sh installs it");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // `pdfinfo -struct` prints some titles as raw UTF-16 bytes.
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let r = (
+        run(&["pdftotext"]),
+        run(&["pdftotext", "-layout"]),
+        run(&["pdfinfo"]),
+        run(&["pdfinfo", "-struct"]),
+    );
+    let _ = std::fs::remove_dir_all(dir);
+    r
+}

@@ -452,6 +452,18 @@ async fn console_pages_downloads_sign_in_and_errors() {
         "{csv}"
     );
 
+    // The printable summary: the same public figures, typeset in English.
+    let r = get(&app, "/comparison.pdf", "", "en").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("content-type"), "application/pdf");
+    assert!(r.header("content-disposition").ends_with(".pdf\""));
+    let (text, _, info, _) = kompass_tests::poppler(&r.body);
+    assert!(info.contains("Tagged:          yes"), "{info}");
+    assert!(
+        text.contains("Östra kommun") && text.contains("Västra kommun") && !text.contains("Dolda"),
+        "{text}"
+    );
+
     let r = get(&app, "/sign-in", "", "").await.text();
     assert!(r.contains("Anna Kvalitetsstrateg") && r.contains(r#"action="/dev/sign-in""#));
 
@@ -526,6 +538,24 @@ async fn console_pages_downloads_sign_in_and_errors() {
     assert!(csv.starts_with("section,id,count,"));
     assert!(csv.contains("\ntotal,,3,"));
     assert!(csv.contains(",ostra,Östra kommun,") && !csv.contains("dolda"));
+    // Signed in, the summary counts every municipality, named or not, and
+    // the page links to it with the chosen filters.
+    let html = get(&app, "/comparison?from_year=2024", &analyst, "")
+        .await
+        .text();
+    assert!(
+        html.contains("/comparison.pdf?framework_version="),
+        "{html}"
+    );
+    let r = get(&app, "/comparison.pdf?country=XX", &analyst, "").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = get(&app, "/comparison.pdf", &analyst, "nb").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let (text, ..) = kompass_tests::poppler(&r.body);
+    assert!(
+        text.contains("Östra kommun") && !text.contains("Dolda"),
+        "{text}"
+    );
     let r = get(&app, "/home", &analyst, "").await.text();
     assert!(
         r.contains("Nationella resultat") && r.contains("Kommun som inte vill namnges"),

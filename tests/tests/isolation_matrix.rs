@@ -151,6 +151,12 @@ const ALLOWED: &[Allow] = &[
         reason: "names consenting tenants only; small groups withheld (item 3); the public's figures cover named results only",
     },
     Allow {
+        method: "reporting.v1.ReportingService/ExportNationalComparison",
+        who: &SIGNED_IN_OR_PUBLIC,
+        sees_victim: false,
+        reason: "the same figures as GetNationalComparison, typeset: named tenants only, small groups withheld; the public's cover named results only",
+    },
+    Allow {
         method: "reporting.v1.ReportingService/SearchGoodExamples",
         who: &[
             Who::OtherAdmin,

@@ -25,6 +25,8 @@ use tonic::transport::Channel;
 
 mod comparison;
 mod console;
+mod documents;
+mod old_pdf;
 mod projects;
 mod scoring;
 
@@ -58,6 +60,9 @@ enum Cmd {
     /// The browser console's pages (public report, comparison, signed-in
     /// home) beside the gRPC calls each makes, in the same requests.
     Console(console::ConsoleArgs),
+    /// The full evaluation report as PDF, rendered in process: the Typst
+    /// engine beside the previous exporter.
+    Documents(documents::DocumentsArgs),
 }
 
 #[derive(Args, Clone)]
@@ -711,6 +716,10 @@ async fn main() -> Result<()> {
         Cmd::Scoring(a) => scoring::scoring(a).await?,
         Cmd::Comparison(a) => comparison::comparison(a).await?,
         Cmd::Console(a) => console::console(a).await?,
+        Cmd::Documents(a) => {
+            documents::run(a)?;
+            true
+        }
     };
     if !ok {
         std::process::exit(1);

@@ -84,6 +84,16 @@ impl Lang {
         }
     }
 
+    /// Language of a typeset document (the report PDF): its labels exist in
+    /// Swedish, English and bokmål; framework texts stay Swedish for bokmål.
+    pub fn document_language(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Sv => "sv",
+            Lang::Nb => "nb",
+        }
+    }
+
     fn id(self) -> &'static LanguageIdentifier {
         match self {
             Lang::Sv => &SV,

@@ -151,6 +151,7 @@ pub fn routes(console: Console) -> Router {
         .route("/open-data/results.json", get(results::open_data_json))
         .route("/comparison", get(comparison::show))
         .route("/comparison.csv", get(comparison::csv))
+        .route("/comparison.pdf", get(comparison::pdf))
         .route("/home", get(home::show))
         .route("/sign-in", get(signin::page))
         .route("/dev/sign-in", post(signin::dev_sign_in))

@@ -9,6 +9,7 @@
 
 mod access;
 mod assessment;
+mod documents;
 mod domain;
 mod entity;
 mod load;

@@ -21,7 +21,7 @@ use crate::domain::{self, Outcome, Phase, Verdict};
 use crate::entity::{budget_line, decision, link, project};
 use crate::model::{self, BudgetLine, Link, Organisation};
 use crate::util::{self, Db, text, to_json};
-use crate::{Projects, load, parts, portfolio};
+use crate::{Projects, documents, load, parts, portfolio};
 
 pub const PHASE_CHANGED_TOPIC: &str = "project.phase_changed";
 pub const STATUS_REPORT_FILED_TOPIC: &str = "project.status_report_filed";
@@ -692,5 +692,63 @@ impl ProjectService for ProjectsApi {
         req: Request<pb::ListStatusReportsRequest>,
     ) -> Result<Response<pb::ListStatusReportsResponse>, Status> {
         parts::list_status_reports(&self.0, req).await
+    }
+
+    async fn export_project_plan(
+        &self,
+        req: Request<pb::ExportProjectPlanRequest>,
+    ) -> Result<Response<pb::ProjectDocument>, Status> {
+        let c = caller(&req);
+        let r = req.into_inner();
+        let lang = documents::lang(&r.language);
+        // Read through GetProject: the same access rules and the same data.
+        let mut get = Request::new(pb::GetProjectRequest {
+            name: r.name.clone(),
+            view: pb::ProjectView::Full as i32,
+        });
+        get.extensions_mut().insert(c);
+        let p = self.get_project(get).await?.into_inner();
+        let bytes = tokio::task::spawn_blocking(move || documents::project_plan(&p, lang))
+            .await
+            .map_err(|e| Error::internal(format!("pdf: {e}")))??;
+        Ok(Response::new(pb::ProjectDocument {
+            filename: format!("{}-plan.pdf", r.name.replace('/', "-")),
+            content_type: "application/pdf".into(),
+            content: bytes,
+        }))
+    }
+
+    async fn export_status_report(
+        &self,
+        req: Request<pb::ExportStatusReportRequest>,
+    ) -> Result<Response<pb::ProjectDocument>, Status> {
+        let c = caller(&req);
+        let r = req.into_inner();
+        let lang = documents::lang(&r.language);
+        let project = r
+            .name
+            .split("/statusReports/")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let mut get = Request::new(pb::GetStatusReportRequest {
+            name: r.name.clone(),
+        });
+        get.extensions_mut().insert(c.clone());
+        let rep = self.get_status_report(get).await?.into_inner();
+        let mut get = Request::new(pb::GetProjectRequest {
+            name: project,
+            view: pb::ProjectView::Full as i32,
+        });
+        get.extensions_mut().insert(c);
+        let p = self.get_project(get).await?.into_inner();
+        let bytes = tokio::task::spawn_blocking(move || documents::status_report(&p, &rep, lang))
+            .await
+            .map_err(|e| Error::internal(format!("pdf: {e}")))??;
+        Ok(Response::new(pb::ProjectDocument {
+            filename: format!("{}.pdf", r.name.replace('/', "-")),
+            content_type: "application/pdf".into(),
+            content: bytes,
+        }))
     }
 }

@@ -3,7 +3,7 @@
 use kompass_proto::reporting::v1 as pb;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use rust_xlsxwriter::{Format, Workbook, XlsxError};
+use rust_xlsxwriter::{Color, Format, FormatBorder, Workbook, XlsxError};
 
 fn num(s: &str) -> f64 {
     s.parse::<Decimal>()
@@ -16,16 +16,60 @@ fn fig(f: &Option<pb::Figure>) -> pb::Figure {
     f.clone().unwrap_or_default()
 }
 
-/// Summary sheet plus one sheet per area. Points are numbers with two
-/// decimals (exact values of the report); display columns are the rounded
-/// figures the printed report shows.
+/// Percent string of the report ("84.5") as the fraction a spreadsheet's
+/// percent format expects (0.845).
+fn fraction(s: &str) -> f64 {
+    s.parse::<Decimal>()
+        .ok()
+        .and_then(|d| (d / Decimal::from(100)).to_f64())
+        .unwrap_or(0.0)
+}
+
+/// Widest column the autofit may give (characters); longer texts wrap.
+const MAX_WIDTH: u32 = 70;
+
+/// Summary sheet plus one sheet per area. Points are real numbers shown with
+/// two decimals (exact values of the report), percents real fractions in
+/// percent format; the display columns are the rounded figures the printed
+/// report shows. Header rows stay frozen and columns fit their contents.
 pub fn xlsx(r: &pb::EvaluationReport) -> Result<Vec<u8>, XlsxError> {
     let en = r.language == "en";
     let t = |sv: &'static str, e: &'static str| if en { e } else { sv };
     let mut wb = Workbook::new();
     let bold = Format::new().set_bold();
+    let head = Format::new()
+        .set_bold()
+        .set_background_color(Color::RGB(0xE6ECF3))
+        .set_border_bottom(FormatBorder::Thin);
     let two = Format::new().set_num_format("0.00");
     let whole = Format::new().set_num_format("0");
+    let percent = Format::new().set_num_format("0.00%");
+    let percent_whole = Format::new().set_num_format("0%");
+    let two_bold = two.clone().set_bold();
+    let whole_bold = whole.clone().set_bold();
+    let percent_bold = percent.clone().set_bold();
+    let percent_whole_bold = percent_whole.clone().set_bold();
+    let wrap = Format::new().set_text_wrap();
+    // One figure in columns `c..c+5`: points, max, percent, rounded points,
+    // rounded percent.
+    let figure = |s: &mut rust_xlsxwriter::Worksheet,
+                  row: u32,
+                  c: u16,
+                  f: &pb::Figure,
+                  strong: bool|
+     -> Result<(), XlsxError> {
+        let (p, w, pc, pw) = if strong {
+            (&two_bold, &whole_bold, &percent_bold, &percent_whole_bold)
+        } else {
+            (&two, &whole, &percent, &percent_whole)
+        };
+        s.write_number_with_format(row, c, num(&f.points), p)?;
+        s.write_number_with_format(row, c + 1, num(&f.max_points), w)?;
+        s.write_number_with_format(row, c + 2, fraction(&f.percent), pc)?;
+        s.write_number_with_format(row, c + 3, num(&f.display_points), w)?;
+        s.write_number_with_format(row, c + 4, fraction(&f.display_percent), pw)?;
+        Ok(())
+    };
     {
         let s = wb.add_worksheet();
         s.set_name(t("Sammanfattning", "Summary"))?;
@@ -51,7 +95,7 @@ pub fn xlsx(r: &pb::EvaluationReport) -> Result<Vec<u8>, XlsxError> {
             s.write_string(i as u32 + 1, 0, *k)?;
             s.write_string(i as u32 + 1, 1, v)?;
         }
-        let head = 8;
+        let header = 8;
         for (c, h) in [
             t("Område", "Area"),
             t("Namn", "Name"),
@@ -65,33 +109,27 @@ pub fn xlsx(r: &pb::EvaluationReport) -> Result<Vec<u8>, XlsxError> {
         .iter()
         .enumerate()
         {
-            s.write_string_with_format(head, c as u16, *h, &bold)?;
+            s.write_string_with_format(header, c as u16, *h, &head)?;
         }
-        let mut row = head + 1;
+        let mut row = header + 1;
         for a in &r.areas {
-            let f = fig(&a.figure);
             s.write_string(row, 0, &a.area)?;
             s.write_string(row, 1, &a.title)?;
-            s.write_number_with_format(row, 2, num(&f.points), &two)?;
-            s.write_number(row, 3, num(&f.max_points))?;
-            s.write_number_with_format(row, 4, num(&f.percent), &two)?;
-            s.write_number_with_format(row, 5, num(&f.display_points), &whole)?;
-            s.write_number_with_format(row, 6, num(&f.display_percent), &whole)?;
+            figure(s, row, 2, &fig(&a.figure), false)?;
             if !a.average_points.is_empty() {
                 s.write_number_with_format(row, 7, num(&a.average_points), &two)?;
             }
             row += 1;
         }
-        let f = fig(&r.total);
         s.write_string_with_format(row, 0, t("Totalt", "Total"), &bold)?;
-        s.write_number_with_format(row, 2, num(&f.points), &two)?;
-        s.write_number(row, 3, num(&f.max_points))?;
-        s.write_number_with_format(row, 4, num(&f.percent), &two)?;
-        s.write_number_with_format(row, 5, num(&f.display_points), &whole)?;
-        s.write_number_with_format(row, 6, num(&f.display_percent), &whole)?;
+        figure(s, row, 2, &fig(&r.total), true)?;
         if !r.average_total.is_empty() {
-            s.write_number_with_format(row, 7, num(&r.average_total), &two)?;
+            s.write_number_with_format(row, 7, num(&r.average_total), &two_bold)?;
         }
+        s.set_freeze_panes(header + 1, 0)?;
+        s.set_autofit_max_width(MAX_WIDTH);
+        s.autofit();
+        // The seal's 64 hex digits must not widen the name column.
         s.set_column_width(1, 45)?;
     }
     for a in &r.areas {
@@ -110,28 +148,22 @@ pub fn xlsx(r: &pb::EvaluationReport) -> Result<Vec<u8>, XlsxError> {
         .iter()
         .enumerate()
         {
-            s.write_string_with_format(2, c as u16, *h, &bold)?;
+            s.write_string_with_format(2, c as u16, *h, &head)?;
         }
         let mut row = 3;
         for q in &a.questions {
-            let f = fig(&q.figure);
             s.write_string(row, 0, &q.question)?;
-            s.write_string(row, 1, &q.text)?;
-            s.write_number_with_format(row, 2, num(&f.points), &two)?;
-            s.write_number(row, 3, num(&f.max_points))?;
-            s.write_number_with_format(row, 4, num(&f.percent), &two)?;
-            s.write_number_with_format(row, 5, num(&f.display_points), &whole)?;
-            s.write_number_with_format(row, 6, num(&f.display_percent), &whole)?;
+            s.write_string_with_format(row, 1, &q.text, &wrap)?;
+            figure(s, row, 2, &fig(&q.figure), false)?;
             row += 1;
         }
-        let f = fig(&a.figure);
         s.write_string_with_format(row, 1, t("Summa", "Total"), &bold)?;
-        s.write_number_with_format(row, 2, num(&f.points), &two)?;
-        s.write_number(row, 3, num(&f.max_points))?;
-        s.write_number_with_format(row, 4, num(&f.percent), &two)?;
-        s.write_number_with_format(row, 5, num(&f.display_points), &whole)?;
-        s.write_number_with_format(row, 6, num(&f.display_percent), &whole)?;
-        s.set_column_width(1, 60)?;
+        figure(s, row, 2, &fig(&a.figure), true)?;
+        s.set_freeze_panes(3, 0)?;
+        s.set_autofit_max_width(MAX_WIDTH);
+        s.autofit();
+        // The title in A1 spans the sheet; it must not widen column A.
+        s.set_column_width(0, 9)?;
     }
     wb.save_to_buffer()
 }
@@ -294,6 +326,56 @@ pub(crate) mod tests {
         assert_eq!(a1.get((3, 0)), Some(&Data::String("1.1".into())));
         assert_eq!(a1.get((3, 2)), Some(&Data::Float(12.6)));
         assert_eq!(a1.get((3, 5)), Some(&Data::Float(13.0)));
+        // Percents are fractions in percent format, not 84 as a plain number.
+        assert_eq!(a1.get((3, 4)), Some(&Data::Float(0.84)));
+        assert_eq!(a1.get((3, 6)), Some(&Data::Float(0.84)));
+    }
+
+    /// The sheets' own XML: number formats for points (two decimals) and
+    /// percents, frozen header rows, and column widths set to fit.
+    #[test]
+    fn xlsx_has_formats_frozen_headers_and_fitted_columns() {
+        use std::io::Read;
+        let (ev, fw) = sample();
+        let r = crate::report::build(&ev, &fw, None, None, false, true).unwrap();
+        let bytes = xlsx(&r).unwrap();
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        let mut read = |name: &str| {
+            let mut s = String::new();
+            zip.by_name(name)
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .read_to_string(&mut s)
+                .unwrap();
+            s
+        };
+        let styles = read("xl/styles.xml");
+        assert!(styles.contains(r#"formatCode="0.00""#), "{styles}");
+        assert!(styles.contains(r#"formatCode="0.00%""#), "{styles}");
+        // Summary: header in row 9, frozen below it; area sheets below row 3.
+        let summary = read("xl/worksheets/sheet1.xml");
+        assert!(
+            summary.contains(r#"ySplit="9""#) && summary.contains(r#"state="frozen""#),
+            "{summary}"
+        );
+        let area = read("xl/worksheets/sheet2.xml");
+        assert!(
+            area.contains(r#"ySplit="3""#) && area.contains(r#"state="frozen""#),
+            "{area}"
+        );
+        // Every sheet has explicit widths; none is wider than the cap.
+        for sheet in [&summary, &area] {
+            let cols: Vec<f64> = sheet
+                .split("<col ")
+                .skip(1)
+                .filter_map(|c| c.split("width=\"").nth(1))
+                .filter_map(|w| w.split('"').next()?.parse().ok())
+                .collect();
+            assert!(cols.len() >= 5, "{sheet}");
+            assert!(
+                cols.iter().all(|w| *w <= MAX_WIDTH as f64 + 1.0),
+                "{cols:?}"
+            );
+        }
     }
 
     #[test]
@@ -301,7 +383,7 @@ pub(crate) mod tests {
         let (ev, fw) = sample();
         let r = crate::report::build(&ev, &fw, None, None, false, true).unwrap();
         let t = std::time::Instant::now();
-        let bytes = crate::pdf::render(&r, None);
+        let bytes = crate::pdf::render(&r, None, None, &fw, kompass_documents::Lang::Sv).unwrap();
         eprintln!("pdf: {} bytes in {:?}", bytes.len(), t.elapsed());
         assert!(bytes.starts_with(b"%PDF"));
         if let Ok(keep) = std::env::var("KOMPASS_PDF_OUT") {
@@ -311,15 +393,12 @@ pub(crate) mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("r.pdf");
         std::fs::write(&p, &bytes).unwrap();
-        let Ok(out) = std::process::Command::new("pdftotext")
+        let out = std::process::Command::new("pdftotext")
             .arg("-layout")
             .arg(&p)
             .arg("-")
             .output()
-        else {
-            eprintln!("pdftotext missing: skipped the read-back");
-            return;
-        };
+            .expect("poppler-utils must be installed (scripts/test.sh installs it)");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("Östra Göinge kommun"), "{text}");
         assert!(text.contains("Förbättringsmöjligheter"));

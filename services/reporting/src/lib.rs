@@ -39,6 +39,26 @@ use tokio::sync::watch;
 use tonic::service::Routes;
 
 pub use comparison::compute as compute_comparison;
+
+/// The report of a published event without averages or key figures (for
+/// benchmarks and tools; the service adds both from its read model).
+pub fn build_report(
+    ev: &kompass_proto::assessment::v1::EvaluationPublishedEvent,
+    fw: &kompass_frameworks::Framework,
+    en: bool,
+) -> Result<kompass_proto::reporting::v1::EvaluationReport, kompass_core::Error> {
+    report::build(ev, fw, None, None, en, true)
+}
+
+/// A report as the PDF the export gives (without the previous evaluation
+/// and the national spread, which come from the read model).
+pub fn render_report_pdf(
+    r: &kompass_proto::reporting::v1::EvaluationReport,
+    fw: &kompass_frameworks::Framework,
+    lang: kompass_documents::Lang,
+) -> Result<Vec<u8>, kompass_documents::Error> {
+    pdf::render(r, None, None, fw, lang)
+}
 pub use kompass_migration_reporting::Migrator;
 
 /// Names the health service reports.
@@ -53,6 +73,8 @@ pub const ANONYMOUS: &[&str] = &[
     "/kompass.reporting.v1.ReportingService/ExportOpenData",
     // Over named municipalities only for the public.
     "/kompass.reporting.v1.ReportingService/GetNationalComparison",
+    // The same figures typeset, so the public's too.
+    "/kompass.reporting.v1.ReportingService/ExportNationalComparison",
 ];
 
 /// Consumer group of the read model on the `evaluations` stream.

@@ -29,9 +29,20 @@ fn not_found(name: &str) -> Error {
 fn language(requested: &str) -> bool {
     match requested {
         "en" => true,
-        "sv" => false,
+        // Bokmål reports carry the Swedish framework texts (the 2015 revision
+        // has no Norwegian ones); their own labels are Norwegian.
+        "sv" | "nb" | "no" | "nn" => false,
         _ => i18n::current() == Lang::En,
     }
+}
+
+/// The language of a document: the requested one, else the request's.
+fn doc_lang(requested: &str) -> kompass_documents::Lang {
+    kompass_documents::Lang::parse(requested).unwrap_or(if i18n::current() == Lang::En {
+        kompass_documents::Lang::En
+    } else {
+        kompass_documents::Lang::Sv
+    })
 }
 
 fn is_national(c: &Caller) -> bool {
@@ -480,10 +491,28 @@ impl ReportingService for Api {
         let base = r.name.replace('/', "-");
         let f = match pb::ExportFormat::try_from(r.format).unwrap_or_default() {
             pb::ExportFormat::Pdf => {
+                let lang = doc_lang(&r.language);
                 let profile = self.0.radar(&ev, &rep, en).await?;
-                let bytes = tokio::task::spawn_blocking(move || pdf::render(&rep, Some(&profile)))
-                    .await
-                    .map_err(|e| Error::internal(format!("pdf: {e}")))?;
+                let content = ev.content.clone().unwrap_or_default();
+                let fw =
+                    report::framework(self.0.catalog.db(), &content.framework_version, &content)
+                        .await;
+                let national = self
+                    .0
+                    .comparison(
+                        &Filter {
+                            framework_version: content.framework_version.clone(),
+                            ..Default::default()
+                        },
+                        en,
+                    )
+                    .await?;
+                let bytes = tokio::task::spawn_blocking(move || {
+                    pdf::render(&rep, Some(&profile), Some(&national), &fw, lang)
+                })
+                .await
+                .map_err(|e| Error::internal(format!("pdf: {e}")))?
+                .map_err(|e| Error::internal(format!("pdf: {e}")))?;
                 file(format!("{base}.pdf"), "application/pdf", bytes)
             }
             pb::ExportFormat::Xlsx => file(
@@ -553,6 +582,51 @@ impl ReportingService for Api {
             self.0.comparison(&f, en).await?
         };
         Ok(Response::new(cmp))
+    }
+
+    async fn export_national_comparison(
+        &self,
+        req: Request<pb::ExportNationalComparisonRequest>,
+    ) -> Result<Response<pb::ExportedFile>, Status> {
+        let c = caller(&req);
+        let r = req.into_inner();
+        let lang = doc_lang(&r.language);
+        let filters = pdf::ComparisonFilters {
+            country: r.country.to_uppercase(),
+            from_year: r.from_year,
+            to_year: r.to_year,
+            population_class: r.population_class,
+        };
+        // The same figures, checks and ranking rules as GetNationalComparison.
+        let mut get = Request::new(pb::GetNationalComparisonRequest {
+            framework_version: r.framework_version.clone(),
+            country: r.country,
+            from_year: r.from_year,
+            to_year: r.to_year,
+            population_class: r.population_class,
+        });
+        get.extensions_mut().insert(c);
+        let cmp = self.get_national_comparison(get).await?.into_inner();
+        let fw = report::framework(
+            self.0.catalog.db(),
+            &r.framework_version,
+            &apb::PublishedContent::default(),
+        )
+        .await;
+        let base = format!(
+            "national-comparison-{}",
+            r.framework_version.replace('/', "-")
+        );
+        let bytes =
+            tokio::task::spawn_blocking(move || pdf::render_comparison(&cmp, &fw, &filters, lang))
+                .await
+                .map_err(|e| Error::internal(format!("pdf: {e}")))?
+                .map_err(|e| Error::internal(format!("pdf: {e}")))?;
+        Ok(Response::new(file(
+            format!("{base}.pdf"),
+            "application/pdf",
+            bytes,
+        )))
     }
 
     async fn compare_evaluations(

@@ -171,6 +171,7 @@ comparison-summary = { $count ->
 comparison-chosen = Highlighted municipality:
 comparison-chosen-tag = highlighted
 comparison-csv = Download the figures as CSV
+comparison-pdf = Download a printable summary (PDF)
 comparison-none = No evaluations match your choices. Remove a filter or choose another revision.
 comparison-distribution = Distribution
 comparison-total = Total

@@ -171,6 +171,7 @@ comparison-summary = { $count ->
 comparison-chosen = Markert kommune:
 comparison-chosen-tag = markert
 comparison-csv = Last ned tallene som CSV
+comparison-pdf = Last ned et utskriftsvennlig sammendrag (PDF)
 comparison-none = Ingen evalueringer passer til valgene. Fjern et filter eller velg en annen revisjon.
 comparison-distribution = Fordeling
 comparison-total = Totalt

@@ -171,6 +171,7 @@ comparison-summary = { $count ->
 comparison-chosen = Markerad kommun:
 comparison-chosen-tag = markerad
 comparison-csv = Ladda ner siffrorna som CSV
+comparison-pdf = Ladda ner en utskriftsvänlig sammanfattning (PDF)
 comparison-none = Inga utvärderingar matchar valen. Ta bort ett filter eller välj en annan revision.
 comparison-distribution = Fördelning
 comparison-total = Totalt

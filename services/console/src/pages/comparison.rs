@@ -148,6 +148,7 @@ pub struct ComparisonPage {
     pub ranking: Vec<Ranked>,
     pub choices: Vec<(String, String)>,
     pub csv_href: String,
+    pub pdf_href: String,
     pub chosen_name: String,
 }
 
@@ -390,6 +391,7 @@ pub async fn show(
         ranking,
         choices,
         csv_href: format!("/comparison.csv?{}", f.query()),
+        pdf_href: format!("/comparison.pdf?{}", f.query()),
         chosen_name,
         f,
         page,
@@ -472,4 +474,39 @@ pub async fn csv(
         out.into_bytes(),
         false,
     ))
+}
+
+/// The comparison as a printable PDF summary in the reader's language,
+/// typeset by the reporting service with the same filters and rules.
+pub async fn pdf(
+    State(c): State<Console>,
+    page: Page,
+    Query(f): Query<Filters>,
+) -> Result<Response, Failure> {
+    let Loaded { version, f, .. } = load(&c, &page, f).await?;
+    let req = f.request(&page, &version.name)?;
+    let file = c
+        .reporting()
+        .export_national_comparison(page.req(rpb::ExportNationalComparisonRequest {
+            framework_version: req.framework_version,
+            country: req.country,
+            from_year: req.from_year,
+            to_year: req.to_year,
+            population_class: req.population_class,
+            language: page.t.0.document_language().into(),
+        }))
+        .await
+        .map_err(|s| page.grpc(s))?
+        .into_inner();
+    let name = if file.filename.is_empty() {
+        format!(
+            "kommunkompassen-comparison-{}.pdf",
+            version
+                .revision
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+        )
+    } else {
+        file.filename
+    };
+    Ok(file_response(&name, "application/pdf", file.content, false))
 }

@@ -266,7 +266,9 @@ pub async fn download(
         .export_evaluation_report(page.req(rpb::ExportEvaluationReportRequest {
             name,
             format: fmt as i32,
-            language: page.t.0.service_language().into(),
+            // The PDF has Norwegian labels; XLSX and CSV fall back to
+            // Swedish for "nb" in the service.
+            language: page.t.0.document_language().into(),
         }))
         .await
         .map_err(|s| page.grpc(s))?
