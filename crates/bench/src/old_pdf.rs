@@ -15,36 +15,7 @@ use printpdf::{
 };
 use rust_decimal::Decimal;
 
-mod radar {
-    use rust_decimal::Decimal;
-    use rust_decimal::prelude::ToPrimitive;
-
-    pub struct Series {
-        pub label: String,
-        pub values: Vec<Decimal>,
-        pub rgb: (u8, u8, u8),
-    }
-
-    pub fn direction(i: usize, n: usize) -> (f64, f64) {
-        let a = std::f64::consts::TAU * i as f64 / n.max(1) as f64;
-        (a.sin(), a.cos())
-    }
-
-    pub fn polygon(values: &[Decimal], cx: f64, cy: f64, r: f64) -> Vec<(f64, f64)> {
-        let n = values.len();
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let f = (v.to_f64().unwrap_or(0.0) / 100.0).clamp(0.0, 1.0);
-                let (dx, dy) = direction(i, n);
-                (cx + dx * r * f, cy + dy * r * f)
-            })
-            .collect()
-    }
-
-    pub const RINGS: [i64; 5] = [20, 40, 60, 80, 100];
-}
+use kompass_reporting::{radar, report_series};
 
 const W: f32 = 595.28;
 const H: f32 = 841.89;
@@ -421,66 +392,6 @@ impl L {
 
 fn fig(f: &Option<pb::Figure>) -> pb::Figure {
     f.clone().unwrap_or_default()
-}
-
-/// Radar series of a report: the evaluation, the revision average, and the
-/// previous evaluation if any.
-pub fn report_series(
-    r: &pb::EvaluationReport,
-    previous: Option<&pb::RadarProfile>,
-) -> (Vec<String>, Vec<radar::Series>) {
-    let en = r.language == "en";
-    let axes: Vec<String> = r.areas.iter().map(|a| a.area.clone()).collect();
-    let pct = |s: &str| s.parse::<Decimal>().unwrap_or_default();
-    let mut series = vec![radar::Series {
-        label: r.tenant_display_name.clone(),
-        values: r
-            .areas
-            .iter()
-            .map(|a| pct(&fig(&a.figure).percent))
-            .collect(),
-        rgb: (0, 90, 160),
-    }];
-    if r.average_count > 0 {
-        series.push(radar::Series {
-            label: if en {
-                format!(
-                    "Average of the revision ({} municipalities)",
-                    r.average_count
-                )
-            } else {
-                format!("Genomsnitt för revisionen ({} kommuner)", r.average_count)
-            },
-            values: r
-                .areas
-                .iter()
-                .map(|a| {
-                    let max = pct(&fig(&a.figure).max_points);
-                    if max.is_zero() {
-                        Decimal::ZERO
-                    } else {
-                        pct(&a.average_points) / max * Decimal::from(100)
-                    }
-                })
-                .collect(),
-            rgb: (200, 120, 0),
-        });
-    }
-    if let Some(p) = previous
-        && !p.previous_evaluation.is_empty()
-    {
-        series.push(radar::Series {
-            label: if en {
-                "Previous evaluation"
-            } else {
-                "Föregående utvärdering"
-            }
-            .into(),
-            values: p.axes.iter().map(|a| pct(&a.previous_percent)).collect(),
-            rgb: (120, 120, 120),
-        });
-    }
-    (axes, series)
 }
 
 /// The report as PDF.

@@ -22,7 +22,8 @@ mod export;
 pub mod metrics;
 mod pdf;
 mod portfolio;
-mod radar;
+/// The radar geometry, shared with the benchmark's copy of the previous exporter.
+pub mod radar;
 mod report;
 mod service;
 pub mod stats;
@@ -39,6 +40,7 @@ use tokio::sync::watch;
 use tonic::service::Routes;
 
 pub use comparison::compute as compute_comparison;
+pub use pdf::report_series;
 
 /// The report of a published event without averages or key figures (for
 /// benchmarks and tools; the service adds both from its read model).
