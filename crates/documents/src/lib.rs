@@ -261,5 +261,19 @@ pub fn render<T: Serialize>(template: Template, data: &T, lang: Lang) -> Result<
         timestamp: created.map(Timestamp::new_utc),
         ..PdfOptions::default()
     };
-    typst_pdf::pdf(&doc, &options).map_err(|e| Error::Pdf(diagnostics(&world, &e)))
+    let pdf = typst_pdf::pdf(&doc, &options).map_err(|e| Error::Pdf(diagnostics(&world, &e)));
+    // Typst memoises layout across compilations (comemo) and never forgets
+    // on its own: a server rendering many reports would only grow. Entries
+    // unused for this many renders go; fonts and templates stay warm.
+    typst::comemo::evict(MEMO_KEEP_RENDERS);
+    pdf
+}
+
+/// How many renders a memoised result survives unused (see [`render`]).
+const MEMO_KEEP_RENDERS: usize = 10;
+
+/// Forgets everything Typst memoised, so the next render starts cold (for
+/// benchmarks measuring the first render of a process).
+pub fn forget_memoised() {
+    typst::comemo::evict(0);
 }
