@@ -64,7 +64,14 @@ bash scripts/helm-check.sh
 log "Tests"
 # Each test makes its own databases; a few at a time keeps the 2-core machine
 # and PostgreSQL's max_connections comfortable.
-cargo test --workspace -- --test-threads "${KOMPASS_TEST_THREADS:-4}"
+# cargo-nextest (on the machine image) runs the tests of every binary side by
+# side; `cargo test` runs one binary after another, and most of ours hold one
+# to four slow tests, so that left cores idle. There are no doctests.
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast -j "${KOMPASS_TEST_THREADS:-4}"
+else
+  cargo test --workspace -- --test-threads "${KOMPASS_TEST_THREADS:-4}"
+fi
 
 log "Browser tests (console)"
 # Debian's Chromium, driven by playwright-core; a test tool's own browser

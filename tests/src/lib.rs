@@ -70,6 +70,8 @@ pub struct Options {
     /// Verify tokens of this OpenID provider by JWKS instead of the HS256
     /// test secret (then [`TestEnv::token`] tokens are refused).
     pub provider: Option<Provider>,
+    /// `KOMPASS_ACCESS_CACHE_TTL_MS` (default: the product's).
+    pub access_cache_ttl_ms: Option<u64>,
 }
 
 /// An identity provider the services trust (see `kompass-oidc-fake`).
@@ -94,6 +96,7 @@ impl Default for Options {
             comparison_min_group: None,
             bootstrap_operator: None,
             provider: None,
+            access_cache_ttl_ms: None,
         }
     }
 }
@@ -166,6 +169,9 @@ impl TestEnv {
                 .clone()
                 .unwrap_or_else(|| "operator".into()),
         );
+        if let Some(ms) = o.access_cache_ttl_ms {
+            cfg.auth.access_cache_ttl_ms = ms;
+        }
         if let Some(n) = o.comparison_min_group {
             cfg.comparison.min_group = n;
         }
@@ -229,6 +235,7 @@ impl TestEnv {
             return;
         }
         let url = self.cfg.database.url.clone().expect("catalog url");
+        let sub_for_cache = sub.to_string();
         let sub = sub.to_string();
         let roles: Vec<String> = sorted.iter().map(|r| r.to_string()).collect();
         std::thread::spawn(move || {
@@ -240,6 +247,13 @@ impl TestEnv {
         })
         .join()
         .expect("granting roles in the catalog");
+        // Written behind the services' back: tell this process's cache.
+        if let (Some(c), Ok(u)) = (
+            self.platform.catalog.access_cache(),
+            kompass_core::UserId::parse(&sub_for_cache),
+        ) {
+            c.invalidate_local(&kompass_catalog::Invalidation::User(u));
+        }
     }
 
     pub async fn tenants(&self) -> TenantServiceClient<Channel> {

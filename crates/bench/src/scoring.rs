@@ -210,15 +210,25 @@ async fn grpc_path(
     ))
 }
 
+/// A write sent straight to PostgreSQL, without the service.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direct {
+    /// One `INSERT … ON CONFLICT DO UPDATE`: the floor.
+    Upsert,
+    /// The transaction the service used to run: read, conditional update,
+    /// audit row.
+    Transaction,
+    /// The service's own single statement (`kompass_assessment::store`).
+    Statement,
+}
+
 /// The same write straight to PostgreSQL (through the same capped pool
-/// registry, so the connection budget is equal): `transactional` sends the
-/// statements the service runs for a write (read, conditional update, audit
-/// row, in one transaction); otherwise one `INSERT … ON CONFLICT DO UPDATE`.
+/// registry, so the connection budget is equal).
 async fn direct_path(
     a: &ScoringArgs,
     platform: &Platform,
     evals: &[(String, String)],
-    transactional: bool,
+    kind: Direct,
 ) -> Result<PathResult> {
     let keys = keys(evals);
     let per_client = a.writes / a.clients;
@@ -228,7 +238,11 @@ async fn direct_path(
         let mine: Vec<_> = keys.iter().copied().skip(c).step_by(a.clients).collect();
         let evals = evals.to_vec();
         let dir = platform.directory();
-        let who = if transactional { "direct_tx" } else { "direct" };
+        let who = match kind {
+            Direct::Upsert => "direct",
+            Direct::Transaction => "direct_tx",
+            Direct::Statement => "direct_stmt",
+        };
         tasks.push(tokio::spawn(async move {
             // Placement looked up once, outside the timing: the baseline is
             // the statements alone.
@@ -240,6 +254,7 @@ async fn direct_path(
             }
             let mut lat = vec![];
             let mut errors = 0;
+            let mut versions: BTreeMap<(usize, &str), i64> = BTreeMap::new();
             for i in 0..per_client {
                 let key = mine[i % mine.len()];
                 let (tenant, name) = &evals[key.0];
@@ -249,7 +264,25 @@ async fn direct_path(
                     let (t, p) = &placements[tenant];
                     let db = dir.dbs.get(t, p).await?;
                     let now = chrono::Utc::now();
-                    if transactional {
+                    if kind == Direct::Statement {
+                        let v = versions.entry(key).or_insert(0);
+                        let target = format!("{name}/scores/{}", key.1);
+                        let update = kompass_assessment::store::score::ScoreUpdate {
+                            evaluation_id: &eval_id,
+                            question_id: key.1,
+                            evaluator_id: who,
+                            points_centi: Some(Some(i as i64 % 1000)),
+                            comment: None,
+                            expected_version: Some(*v),
+                            actor: who,
+                            target: &target,
+                            now,
+                        };
+                        match kompass_assessment::store::score::write_one_statement(&*db, &update).await? {
+                            kompass_assessment::store::score::Outcome::Written(w) => *v = w.version,
+                            _ => bail!("the statement wrote nothing"),
+                        }
+                    } else if kind == Direct::Transaction {
                         let tx = db.begin().await?;
                         let cur = tx
                             .query_one_raw(Statement::from_sql_and_values(
@@ -364,6 +397,7 @@ struct Scenario {
     grpc: PathResult,
     upsert: PathResult,
     tx: PathResult,
+    stmt: PathResult,
     lost: i64,
 }
 
@@ -376,6 +410,8 @@ async fn run(a: &ScoringArgs, env: &Env) -> Result<Vec<Scenario>> {
     cfg.database.max_connections = 40;
     cfg.database.pool_size = 4;
     cfg.auth.jwt_secret = Some(SECRET.into());
+    // Every service in this one process: invalidations stay in it.
+    cfg.auth.access_cache = kompass_config::AccessCacheMode::Process;
     // Roles come from the catalog: `operator` is the first operator.
     cfg.auth.bootstrap_operator = Some("operator".into());
     let platform = Platform::open(cfg).await?;
@@ -406,14 +442,16 @@ async fn run(a: &ScoringArgs, env: &Env) -> Result<Vec<Scenario>> {
             eprintln!("gRPC path, {n} tenant(s)");
             let (grpc, counts) = grpc_path(a, &running, &evals).await?;
             eprintln!("direct paths, {n} tenant(s)");
-            let upsert = direct_path(a, &platform, &evals, false).await?;
-            let tx = direct_path(a, &platform, &evals, true).await?;
+            let upsert = direct_path(a, &platform, &evals, Direct::Upsert).await?;
+            let tx = direct_path(a, &platform, &evals, Direct::Transaction).await?;
+            let stmt = direct_path(a, &platform, &evals, Direct::Statement).await?;
             let lost = lost_updates(&platform, &evals, &counts).await?;
             out.push(Scenario {
                 tenants: n,
                 grpc,
                 upsert,
                 tx,
+                stmt,
                 lost,
             });
         }
@@ -451,7 +489,14 @@ pub async fn scoring(a: ScoringArgs) -> Result<bool> {
         for (label, p) in [
             ("gRPC UpdateScore (auth, etag, audit)", &s.grpc),
             ("direct: one upsert statement", &s.upsert),
-            ("direct: the service's transaction", &s.tx),
+            (
+                "direct: the previous transaction (select, update, audit)",
+                &s.tx,
+            ),
+            (
+                "direct: the service's statement (lock, check, upsert, audit)",
+                &s.stmt,
+            ),
         ] {
             println!(
                 "| {} | {label} | {} | {} | {} | {} |",
@@ -463,9 +508,10 @@ pub async fn scoring(a: ScoringArgs) -> Result<bool> {
             );
         }
         println!(
-            "| {} | **ratio p50** gRPC / upsert; gRPC / transaction | | {} ; {} | | lost updates: {} |",
+            "| {} | **ratio p50** gRPC / upsert; gRPC / statement; gRPC / previous transaction | | {} ; {} ; {} | | lost updates: {} |",
             s.tenants,
             ratio(s.grpc.stats.median, s.upsert.stats.median),
+            ratio(s.grpc.stats.median, s.stmt.stats.median),
             ratio(s.grpc.stats.median, s.tx.stats.median),
             s.lost
         );

@@ -147,6 +147,7 @@ impl Catalog {
         .exec_with_returning(&tx)
         .await?;
         tx.commit().await?;
+        self.invalidate(crate::Invalidation::User(id)).await;
         Ok((u, i))
     }
 
@@ -228,7 +229,16 @@ impl kompass_auth::IdentityLinks for Catalog {
         subject: &str,
         verified_email: Option<&str>,
     ) -> Result<Option<UserId>, Error> {
-        Catalog::linked_user(self, issuer, subject, verified_email).await
+        match self.access_cache() {
+            Some(c) => {
+                c.link(
+                    (issuer.to_string(), subject.to_string()),
+                    Catalog::linked_user(self, issuer, subject, verified_email),
+                )
+                .await
+            }
+            None => Catalog::linked_user(self, issuer, subject, verified_email).await,
+        }
     }
 }
 

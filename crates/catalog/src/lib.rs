@@ -2,6 +2,7 @@
 //! read placement and memberships from it to route and authorise requests
 //! (read-only, through the functions here).
 
+pub mod cache;
 pub mod entity;
 pub mod identities;
 pub mod relay;
@@ -17,6 +18,7 @@ use sea_orm::{
     ColumnTrait, ConnectOptions, Database, DatabaseConnection, EntityTrait, QueryFilter,
 };
 
+pub use cache::{AccessCache, Invalidation};
 pub use entity::tenant::Model as TenantRow;
 pub use entity::user::Model as UserRow;
 pub use identities::{NewInvitation, user_id_from_email};
@@ -45,10 +47,20 @@ impl TenantState {
     }
 }
 
+fn no_tenant(id: &TenantId) -> Error {
+    Error::NotFound(Msg::new(
+        format!("tenant {id} does not exist"),
+        format!("kommunen {id} finns inte"),
+    ))
+}
+
 /// Handle on the catalog database. Cheap to clone.
 #[derive(Clone)]
 pub struct Catalog {
     db: DatabaseConnection,
+    /// Grants, links, placement and assignments read on every request;
+    /// `None`: read from the database every time.
+    cache: Option<AccessCache>,
 }
 
 impl Catalog {
@@ -65,11 +77,29 @@ impl Catalog {
                 format!("katalogdatabasen går inte att nå: {e}"),
             ))
         })?;
-        Ok(Catalog { db })
+        Ok(Catalog { db, cache: None })
     }
 
     pub fn from_connection(db: DatabaseConnection) -> Catalog {
-        Catalog { db }
+        Catalog { db, cache: None }
+    }
+
+    /// Answers the per-request look-ups from `cache` (see [`cache`]).
+    pub fn with_access_cache(mut self, cache: AccessCache) -> Catalog {
+        self.cache = Some(cache);
+        self
+    }
+
+    pub fn access_cache(&self) -> Option<&AccessCache> {
+        self.cache.as_ref()
+    }
+
+    /// Tells the caches (this process's and, with Redis, the others') that
+    /// `what` changed. Call after the change committed.
+    pub async fn invalidate(&self, what: Invalidation) {
+        if let Some(c) = &self.cache {
+            c.invalidate(what).await;
+        }
     }
 
     pub fn db(&self) -> &DatabaseConnection {
@@ -94,12 +124,7 @@ impl Catalog {
 
     /// The tenant's row, or NOT_FOUND.
     pub async fn require_tenant(&self, id: &TenantId) -> Result<TenantRow, Error> {
-        self.tenant(id).await?.ok_or_else(|| {
-            Error::NotFound(Msg::new(
-                format!("tenant {id} does not exist"),
-                format!("kommunen {id} finns inte"),
-            ))
-        })
+        self.tenant(id).await?.ok_or_else(|| no_tenant(id))
     }
 
     pub async fn user(&self, id: &UserId) -> Result<Option<UserRow>, Error> {
@@ -147,6 +172,7 @@ impl Catalog {
                 let mut m = u.clone().into_active_model();
                 m.platform_roles = Set(joined);
                 m.update(&self.db).await?;
+                self.invalidate(Invalidation::User(id.clone())).await;
                 Ok(true)
             }
             None => {
@@ -162,7 +188,10 @@ impl Catalog {
                 .exec(&self.db)
                 .await;
                 match res {
-                    Ok(_) => Ok(true),
+                    Ok(_) => {
+                        self.invalidate(Invalidation::User(id.clone())).await;
+                        Ok(true)
+                    }
                     // Another replica bootstrapped at the same moment.
                     Err(_) if self.user(id).await?.is_some() => Ok(false),
                     Err(e) => Err(e.into()),
@@ -193,7 +222,11 @@ impl Catalog {
     /// Where an active tenant's database lives. NOT_FOUND for an unknown tenant,
     /// FAILED_PRECONDITION while provisioning or suspended.
     pub async fn placement(&self, id: &TenantId) -> Result<Placement, Error> {
-        let t = self.require_tenant(id).await?;
+        let t = match &self.cache {
+            Some(c) => c.tenant(id, self.tenant(id)).await?,
+            None => self.tenant(id).await?,
+        }
+        .ok_or_else(|| no_tenant(id))?;
         match TenantState::parse(&t.state) {
             TenantState::Active => Ok(Placement {
                 server: t.database_server,
@@ -233,6 +266,15 @@ impl TenantDirectory {
 #[async_trait::async_trait]
 impl kompass_auth::GrantSource for Catalog {
     async fn grants(&self, user: &UserId) -> Result<Option<kompass_auth::Grants>, Error> {
+        match &self.cache {
+            Some(c) => c.grants(user, self.grants_uncached(user)).await,
+            None => self.grants_uncached(user).await,
+        }
+    }
+}
+
+impl Catalog {
+    async fn grants_uncached(&self, user: &UserId) -> Result<Option<kompass_auth::Grants>, Error> {
         let Some(row) = self.user(user).await? else {
             return Ok(None);
         };

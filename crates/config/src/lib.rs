@@ -204,6 +204,27 @@ pub struct AuthConfig {
     /// at all (the first operator of a fresh deployment). Never re-grants
     /// while another operator exists.
     pub bootstrap_operator: Option<String>,
+    /// Where grants, placement and assignments read on every request are
+    /// cached, invalidated on every change.
+    pub access_cache: AccessCacheMode,
+    /// Upper bound on how long a cached entry lives when an invalidation
+    /// was missed.
+    pub access_cache_ttl_ms: u64,
+}
+
+/// Which access cache a process keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessCacheMode {
+    /// Redis pub/sub invalidation when Redis is configured; in process when
+    /// embedded (one process by construction); otherwise off, since separate
+    /// processes without Redis cannot hear each other's changes.
+    #[default]
+    Auto,
+    /// In process only: for a deployment that serves every service in one
+    /// process (`kompass serve all`).
+    Process,
+    Off,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -305,6 +326,8 @@ impl Default for AuthConfig {
             jwks_url: None,
             jwks_ttl_secs: 600,
             bootstrap_operator: None,
+            access_cache: AccessCacheMode::Auto,
+            access_cache_ttl_ms: 5_000,
         }
     }
 }
@@ -414,6 +437,23 @@ impl Config {
                             reason: "must be at least 1".into(),
                         });
                     }
+                }
+                "KOMPASS_ACCESS_CACHE" => {
+                    self.auth.access_cache = match v {
+                        "auto" => AccessCacheMode::Auto,
+                        "process" => AccessCacheMode::Process,
+                        "off" => AccessCacheMode::Off,
+                        _ => {
+                            return Err(ConfigError::Env {
+                                var: "KOMPASS_ACCESS_CACHE",
+                                value: v.into(),
+                                reason: "expected auto, process or off".into(),
+                            });
+                        }
+                    }
+                }
+                "KOMPASS_ACCESS_CACHE_TTL_MS" => {
+                    self.auth.access_cache_ttl_ms = num("KOMPASS_ACCESS_CACHE_TTL_MS", v)?
                 }
                 "KOMPASS_OTLP_ENDPOINT" => self.telemetry.otlp_endpoint = some(v),
                 "KOMPASS_LOG_FORMAT" => {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kompass_auth::Verifier;
-use kompass_catalog::{Catalog, TenantDirectory};
+use kompass_catalog::{AccessCache, Catalog, TenantDirectory};
 use kompass_config::{Config, ServiceKind};
 use kompass_grpc::Authenticator;
 use kompass_tenant_db::{Backend, TenantDbs, TenantDbsConfig};
@@ -144,6 +144,10 @@ impl Platform {
             migrate_platform(&catalog_url).await?;
         }
         let catalog = Catalog::connect(&catalog_url, cfg.database.catalog_pool_size).await?;
+        let catalog = match access_cache(&cfg).await? {
+            Some(c) => catalog.with_access_cache(c),
+            None => catalog,
+        };
         let analytics = match (&cfg.database.analytics_url, cfg.is_embedded()) {
             (Some(url), false) => {
                 Some(migrate::connect_analytics(url, cfg.database.catalog_pool_size).await?)
@@ -312,6 +316,23 @@ impl Platform {
                 .map_err(|e| ServeError::Transport(name, e))
         })
     }
+}
+
+/// The access cache the configuration asks for (see
+/// [`kompass_config::AccessCacheMode`]).
+async fn access_cache(cfg: &Config) -> Result<Option<AccessCache>, ServeError> {
+    use kompass_config::AccessCacheMode as M;
+    let ttl = Duration::from_millis(cfg.auth.access_cache_ttl_ms);
+    if ttl.is_zero() {
+        return Ok(None);
+    }
+    Ok(match (cfg.auth.access_cache, &cfg.redis.url) {
+        (M::Off, _) => None,
+        (M::Process, _) => Some(AccessCache::in_process(ttl)),
+        (M::Auto, Some(url)) => Some(AccessCache::redis(ttl, url, &cfg.redis.key_prefix).await?),
+        (M::Auto, None) if cfg.is_embedded() => Some(AccessCache::in_process(ttl)),
+        (M::Auto, None) => None,
+    })
 }
 
 /// The gRPC service names one server of `kind` answers (what its health and

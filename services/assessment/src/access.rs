@@ -248,15 +248,23 @@ pub async fn role_for(
 ) -> Result<Role, Error> {
     let user = caller.user()?;
     if caller.has_role(PlatformRole::Evaluator) {
-        let a = assignment::Entity::find_by_id((
+        let key = (
             tenant.to_string(),
             evaluation_id.to_string(),
             user.to_string(),
-        ))
-        .one(&st.platform)
-        .await?;
-        if let Some(a) = a {
-            return Ok(if a.role == "lead" {
+        );
+        let load = async {
+            Ok(assignment::Entity::find_by_id(key.clone())
+                .one(&st.platform)
+                .await?
+                .map(|a| a.role))
+        };
+        let role = match st.dir.catalog.access_cache() {
+            Some(c) => c.assignment(key.clone(), load).await?,
+            None => load.await?,
+        };
+        if let Some(role) = role {
+            return Ok(if role == "lead" {
                 Role::Lead
             } else {
                 Role::Peer
@@ -276,6 +284,13 @@ pub async fn role_for(
     }
 }
 
+pub fn no_evaluation(name: &str) -> Error {
+    Error::NotFound(Msg::new(
+        format!("evaluation {name} does not exist"),
+        format!("utvärderingen {name} finns inte"),
+    ))
+}
+
 /// Opens `tenants/{t}/evaluations/{e}` for the caller.
 pub async fn open(st: &Assessment, caller: &Caller, name: &str) -> Result<Eval, Error> {
     let (tenant, id) = names::tenant_child(name, "evaluations")?;
@@ -284,12 +299,7 @@ pub async fn open(st: &Assessment, caller: &Caller, name: &str) -> Result<Eval, 
     let row = evaluation::Entity::find_by_id(id)
         .one(&*db)
         .await?
-        .ok_or_else(|| {
-            Error::NotFound(Msg::new(
-                format!("evaluation {name} does not exist"),
-                format!("utvärderingen {name} finns inte"),
-            ))
-        })?;
+        .ok_or_else(|| no_evaluation(name))?;
     Ok(Eval {
         tenant,
         user: caller.user()?.clone(),

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::Utc;
 use kompass_auth::PlatformRole;
+use kompass_catalog::Invalidation;
 use kompass_core::{Error, Msg, TenantId, UserId, names, paging};
 use kompass_frameworks::Framework;
 use kompass_grpc::caller;
@@ -1146,6 +1147,16 @@ impl EvaluationService for Evaluations {
             .exec(&self.0.platform)
             .await
             .map_err(Error::from)?;
+        // Committed already: the platform database is not in the write.
+        self.0
+            .dir
+            .catalog
+            .invalidate(Invalidation::Assignment {
+                tenant: model.tenant_id.clone(),
+                evaluation: model.evaluation_id.clone(),
+                user: model.user_id.clone(),
+            })
+            .await;
         let out = assignment_pb(&model);
         w.audit(
             Subject::Assignment,
@@ -1205,6 +1216,15 @@ impl EvaluationService for Evaluations {
         .exec(&self.0.platform)
         .await
         .map_err(Error::from)?;
+        self.0
+            .dir
+            .catalog
+            .invalidate(Invalidation::Assignment {
+                tenant: ev.tenant.to_string(),
+                evaluation: ev.row.id.clone(),
+                user: user.to_string(),
+            })
+            .await;
         if res.rows_affected == 0 {
             return Err(Error::not_found(
                 format!("{user} is not assigned to {eval}"),

@@ -15,8 +15,12 @@ mod frameworks;
 mod narratives;
 mod relay;
 mod scoring;
+pub mod store;
 mod util;
 mod write;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use kompass_catalog::TenantDirectory;
 use kompass_events::Bus;
@@ -53,6 +57,9 @@ pub struct Assessment {
     pub platform: DatabaseConnection,
     pub bus: Bus,
     pub relay: relay::RelayHandle,
+    /// Agreed points of published evaluations by (tenant, evaluation): sealed,
+    /// so they never change; read for every score of a next cycle.
+    pub sealed_agreed: moka::sync::Cache<(String, String), Arc<BTreeMap<String, i64>>>,
 }
 
 impl Assessment {
@@ -64,6 +71,10 @@ impl Assessment {
             platform,
             bus,
             relay,
+            sealed_agreed: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_idle(std::time::Duration::from_secs(3600))
+                .build(),
         }
     }
 }

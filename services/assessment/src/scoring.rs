@@ -2,6 +2,7 @@
 //! lead's agreed scores, totals, and self-assessment vs external comparison.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::Utc;
 use kompass_auth::Caller;
@@ -11,7 +12,9 @@ use kompass_grpc::caller;
 use kompass_proto::assessment::v1::{self as pb, scoring_service_server::ScoringService};
 use kompass_scoring::{QuestionScore, format_points};
 use rust_decimal::Decimal;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+};
 use serde_json::json;
 use tonic::{Request, Response, Status};
 
@@ -20,6 +23,7 @@ use crate::access::{self, Eval, State};
 use crate::audit::Subject;
 use crate::entity::{agreed_score, assignment, evaluation, evidence, score};
 use crate::frameworks;
+use crate::store::{self, score::Outcome};
 use crate::util::{self, centi, from_centi, points_str, ts};
 use crate::write::Write;
 
@@ -127,10 +131,14 @@ async fn previous_agreed(
     st: &Assessment,
     c: &Caller,
     ev: &Eval,
-) -> Result<BTreeMap<String, i64>, Error> {
+) -> Result<Arc<BTreeMap<String, i64>>, Error> {
     let Some(prev) = &ev.row.previous_evaluation else {
-        return Ok(BTreeMap::new());
+        return Ok(Arc::default());
     };
+    let key = (ev.tenant.to_string(), prev.clone());
+    if let Some(sealed) = st.sealed_agreed.get(&key) {
+        return Ok(sealed);
+    }
     // Published: public reference for whoever reads this evaluation. Not
     // yet: only for those who read the previous one's consensus themselves.
     let published = evaluation::Entity::find_by_id(prev.as_str())
@@ -143,13 +151,19 @@ async fn previous_agreed(
             None => false,
         };
     if !readable {
-        return Ok(BTreeMap::new());
+        return Ok(Arc::default());
     }
-    Ok(agreed(&*ev.db, prev)
-        .await?
-        .into_iter()
-        .filter_map(|(q, a)| a.points_centi.map(|p| (q, p)))
-        .collect())
+    let points: Arc<BTreeMap<String, i64>> = Arc::new(
+        agreed(&*ev.db, prev)
+            .await?
+            .into_iter()
+            .filter_map(|(q, a)| a.points_centi.map(|p| (q, p)))
+            .collect(),
+    );
+    if published {
+        st.sealed_agreed.insert(key, points.clone());
+    }
+    Ok(points)
 }
 
 fn score_pb(
@@ -394,6 +408,55 @@ impl ScoringService for Scoring {
         }
         let what = format!("your score of question {q}");
         let now = Utc::now();
+        if set_evidence.is_none() && ev.db.get_database_backend() == DbBackend::Postgres {
+            let update = store::score::ScoreUpdate {
+                evaluation_id: &ev.row.id,
+                question_id: q,
+                evaluator_id: ev.user.as_str(),
+                points_centi: set_points,
+                comment: set_comment.as_deref(),
+                expected_version: match s.etag.as_str() {
+                    "" | "0" => Some(0),
+                    e => e.parse().ok(),
+                },
+                actor: ev.user.as_str(),
+                target: &s.name,
+                now,
+            };
+            match store::score::write_one_statement(&*ev.db, &update)
+                .await
+                .map_err(Error::from)?
+            {
+                Outcome::Written(w) => {
+                    let row = score::Model {
+                        evaluation_id: ev.row.id.clone(),
+                        question_id: q.into(),
+                        evaluator_id: ev.user.to_string(),
+                        points_centi: w.points_centi,
+                        comment: w.comment,
+                        evidence: w.evidence,
+                        version: w.version,
+                        updated_at: w.updated_at,
+                    };
+                    let prev = previous_agreed(&self.0, &c, &ev).await?;
+                    return Ok(Response::new(score_pb(
+                        &ev,
+                        q,
+                        max,
+                        Some(&row),
+                        prev.get(q).copied(),
+                    )));
+                }
+                Outcome::NoEvaluation => return Err(access::no_evaluation(&ev.name()).into()),
+                Outcome::WrongState(st) => {
+                    State::parse(&st).require(&[State::Scoring], "scoring", "poängsättning")?
+                }
+                Outcome::Stale(current) => util::check_etag(&s.etag, current, &what)?,
+                // A score created by someone else since the statement began:
+                // the transaction below decides.
+                Outcome::Retry => {}
+            }
+        }
         let w = Write::lock(&self.0, &ev).await?;
         w.require_state(&[State::Scoring], "scoring", "poängsättning")?;
         if let Some(ids) = &set_evidence {

@@ -82,12 +82,7 @@ impl<'a> Write<'a> {
             .lock_exclusive()
             .one(&tx)
             .await?
-            .ok_or_else(|| {
-                Error::NotFound(Msg::new(
-                    format!("evaluation {} does not exist", ev.name()),
-                    format!("utvärderingen {} finns inte", ev.name()),
-                ))
-            })?;
+            .ok_or_else(|| crate::access::no_evaluation(&ev.name()))?;
         Ok(Write {
             tx,
             ev,

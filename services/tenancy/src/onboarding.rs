@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use kompass_catalog::{Catalog, TenantRow, TenantState, entity::tenant};
+use kompass_catalog::{Catalog, Invalidation, TenantRow, TenantState, entity::tenant};
 use kompass_core::{Error, Msg};
 use kompass_tenant_db::{Backend, Placement, TenantDbs};
 use sea_orm::{
@@ -109,7 +109,10 @@ pub async fn onboard(
     let mut active = row.into_active_model();
     active.state = Set(TenantState::Active.as_str().into());
     active.updated_at = Set(Utc::now());
-    Ok(active.update(catalog.db()).await?)
+    let row = active.update(catalog.db()).await?;
+    // A look-up while it was provisioning (or before it existed) may be cached.
+    catalog.invalidate(Invalidation::Tenant(t.id.clone())).await;
+    Ok(row)
 }
 
 /// Creates (if missing) and migrates one tenant database.

@@ -70,6 +70,9 @@ pub async fn demo(
             .exec(catalog.db())
             .await?;
         }
+        catalog
+            .invalidate(kompass_catalog::Invalidation::User(uid))
+            .await;
     }
     Ok(())
 }

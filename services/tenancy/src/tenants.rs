@@ -1,6 +1,6 @@
 use chrono::Utc;
 use kompass_auth::PlatformRole;
-use kompass_catalog::{TenantState, entity::tenant};
+use kompass_catalog::{Invalidation, TenantState, entity::tenant};
 use kompass_core::{Error, Msg, names, paging};
 use kompass_grpc::caller;
 use kompass_proto::tenancy::v1::{self as pb, tenant_service_server::TenantService};
@@ -34,6 +34,10 @@ impl Tenants {
         m.state = Set(to.as_str().into());
         m.updated_at = Set(Utc::now());
         let row = m.update(self.0.catalog.db()).await?;
+        self.0
+            .catalog
+            .invalidate(Invalidation::Tenant(id.clone()))
+            .await;
         if to == TenantState::Suspended {
             self.0.dbs.close(&id).await;
         }
@@ -151,6 +155,7 @@ impl TenantService for Tenants {
         }
         m.updated_at = Set(Utc::now());
         let row = m.update(self.0.catalog.db()).await.map_err(Error::from)?;
+        self.0.catalog.invalidate(Invalidation::Tenant(id)).await;
         Ok(Response::new(tenant_to_pb(row)))
     }
 

@@ -1,7 +1,7 @@
 use chrono::Utc;
 use kompass_auth::{Caller, PlatformRole, TenantRole};
-use kompass_catalog::NewInvitation;
 use kompass_catalog::entity::{membership, user};
+use kompass_catalog::{Invalidation, NewInvitation};
 use kompass_core::{Error, Msg, TenantId, UserId, names, paging};
 use kompass_grpc::caller;
 use kompass_proto::tenancy::v1::{self as pb, user_service_server::UserService};
@@ -109,6 +109,8 @@ impl UserService for Users {
             .exec_with_returning(self.0.catalog.db())
             .await
             .map_err(Error::from)?;
+        // "Unknown user" may be cached for a token that came first.
+        self.0.catalog.invalidate(Invalidation::User(id)).await;
         Ok(Response::new(user_to_pb(row)))
     }
 
@@ -209,6 +211,7 @@ impl UserService for Users {
             }
         }
         let row = m.update(self.0.catalog.db()).await.map_err(Error::from)?;
+        self.0.catalog.invalidate(Invalidation::User(id)).await;
         Ok(Response::new(user_to_pb(row)))
     }
 
@@ -234,6 +237,7 @@ impl UserService for Users {
         let mut m = row.into_active_model();
         m.delete_time = Set(Some(Utc::now()));
         let row = m.update(self.0.catalog.db()).await.map_err(Error::from)?;
+        self.0.catalog.invalidate(Invalidation::User(id)).await;
         Ok(Response::new(user_to_pb(row)))
     }
 
@@ -272,6 +276,7 @@ impl UserService for Users {
             .await
             .map_err(Error::from)?,
         };
+        self.0.catalog.invalidate(Invalidation::User(user)).await;
         Ok(Response::new(membership_to_pb(row)))
     }
 
@@ -343,6 +348,7 @@ impl UserService for Users {
             )
             .into());
         }
+        self.0.catalog.invalidate(Invalidation::User(user)).await;
         Ok(Response::new(pb::DeleteMembershipResponse {}))
     }
 

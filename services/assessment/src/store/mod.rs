@@ -1,0 +1,3 @@
+//! Storage statements that the query builder cannot say (see each module).
+
+pub mod score;
