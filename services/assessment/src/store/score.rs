@@ -7,9 +7,14 @@
 //! trips to speak of) keeps the transaction.
 //!
 //! Why it is safe under concurrency (READ COMMITTED):
-//! - `ev` locks the evaluation row `FOR UPDATE`, which orders the write with
-//!   publication and state changes, and re-reads the row as the lock holder
-//!   left it, so the state check sees the committed state;
+//! - `ev` locks the evaluation row `FOR SHARE`, which orders the write with
+//!   publication and every other state change (each updates that row, so it
+//!   waits for the score writes under way and they wait for it), and re-reads
+//!   the row as the lock holder left it, so the state check sees the committed
+//!   state. A shared lock, not `FOR UPDATE`: two evaluators' scores do not
+//!   queue behind each other (they meet only on the same score row, below);
+//!   this statement never updates the evaluation row, so the shared lock is
+//!   never upgraded;
 //! - `cur` locks the score row too (after `ev`, through its InitPlan), so it
 //!   reads the newest committed version, not the statement's snapshot;
 //! - the update only applies while the row still has the version `cur` read
@@ -72,7 +77,7 @@ fn audit_json(points: &str, comment: &str) -> String {
 fn sql() -> String {
     format!(
         r#"WITH ev AS (
-    SELECT state FROM evaluations WHERE id = $1 FOR UPDATE
+    SELECT state FROM evaluations WHERE id = $1 FOR SHARE
 ), cur AS (
     SELECT points_centi, comment, version FROM scores
     WHERE evaluation_id = $1 AND question_id = $2 AND evaluator_id = $3
