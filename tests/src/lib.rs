@@ -285,6 +285,26 @@ impl TestEnv {
             .into_inner()
     }
 
+    /// Assigns `who` to `evaluation` as its lead evaluator, as the operator.
+    pub async fn assign_lead(&self, evaluation: &str, who: &str) {
+        use kompass_proto::assessment::v1 as apb;
+        self.evaluations()
+            .await
+            .create_assignment(authed(
+                &self.token("operator", &["operator"]),
+                apb::CreateAssignmentRequest {
+                    parent: evaluation.into(),
+                    assignment: Some(apb::Assignment {
+                        user: format!("users/{who}"),
+                        role: apb::EvaluatorRole::Lead as i32,
+                        ..Default::default()
+                    }),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+
     /// Creates a user and makes them a member of `tenant` with `role`.
     pub async fn member(&self, user: &str, tenant: &str, role: tpb::TenantRole) {
         let op = self.token("operator", &["operator"]);

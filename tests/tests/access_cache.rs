@@ -46,7 +46,7 @@ async fn scoring(env: &TestEnv, tenant: &str, admin: &str, kind: apb::Evaluation
         .unwrap()
         .into_inner();
     if kind == apb::EvaluationKind::External {
-        assign(env, &e.name, "eva").await;
+        env.assign_lead(&e.name, "eva").await;
     }
     let lead = if kind == apb::EvaluationKind::External {
         op.clone()
@@ -83,21 +83,14 @@ async fn scoring(env: &TestEnv, tenant: &str, admin: &str, kind: apb::Evaluation
     e.name
 }
 
-async fn assign(env: &TestEnv, evaluation: &str, who: &str) {
-    EvaluationServiceClient::new(env.channel(ServiceKind::Assessment).await)
-        .create_assignment(authed(
-            &env.token("operator", &["operator"]),
-            apb::CreateAssignmentRequest {
-                parent: evaluation.into(),
-                assignment: Some(apb::Assignment {
-                    user: format!("users/{who}"),
-                    role: apb::EvaluatorRole::Lead as i32,
-                    ..Default::default()
-                }),
-            },
-        ))
-        .await
-        .unwrap();
+/// Östra onboarded, Eva an evaluator, Anna its admin, and an external
+/// evaluation of Östra in scoring with Eva as its lead.
+async fn external_in_scoring(env: &TestEnv) -> String {
+    env.onboard("ostra").await;
+    user(env, "eva", &[tpb::PlatformRole::Evaluator]).await;
+    env.member("anna", "ostra", tpb::TenantRole::TenantAdmin)
+        .await;
+    scoring(env, "ostra", "anna", apb::EvaluationKind::External).await
 }
 
 /// Writes `points` with the etag the score has now (read first).
@@ -137,12 +130,8 @@ async fn revocations_take_effect_on_the_next_call() {
         env.platform.catalog.access_cache().is_some(),
         "the test platform runs with Redis, so with the cache"
     );
-    env.onboard("ostra").await;
-    user(&env, "eva", &[tpb::PlatformRole::Evaluator]).await;
-    env.member("anna", "ostra", tpb::TenantRole::TenantAdmin)
-        .await;
+    let external = external_in_scoring(&env).await;
     env.member("maja", "ostra", tpb::TenantRole::Member).await;
-    let external = scoring(&env, "ostra", "anna", apb::EvaluationKind::External).await;
     let own = scoring(&env, "ostra", "anna", apb::EvaluationKind::SelfAssessment).await;
     let mut sc = ScoringServiceClient::new(env.channel(ServiceKind::Assessment).await);
     let mut ev = EvaluationServiceClient::new(env.channel(ServiceKind::Assessment).await);
@@ -171,7 +160,7 @@ async fn revocations_take_effect_on_the_next_call() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
-    assign(&env, &external, "eva").await;
+    env.assign_lead(&external, "eva").await;
     write(&mut sc, &eva, &external, "1.1", "5").await.unwrap();
 
     // The platform role goes.
@@ -252,11 +241,7 @@ async fn revocations_take_effect_on_the_next_call() {
 #[tokio::test]
 async fn another_process_hears_the_revocation_within_a_second() {
     let env = TestEnv::start().await;
-    env.onboard("ostra").await;
-    user(&env, "eva", &[tpb::PlatformRole::Evaluator]).await;
-    env.member("anna", "ostra", tpb::TenantRole::TenantAdmin)
-        .await;
-    let external = scoring(&env, "ostra", "anna", apb::EvaluationKind::External).await;
+    let external = external_in_scoring(&env).await;
     let other = kompass_serve::Platform::open(env.cfg.clone())
         .await
         .unwrap();
@@ -309,11 +294,7 @@ async fn a_missed_invalidation_ends_with_the_ttl() {
         ..Default::default()
     })
     .await;
-    env.onboard("ostra").await;
-    user(&env, "eva", &[tpb::PlatformRole::Evaluator]).await;
-    env.member("anna", "ostra", tpb::TenantRole::TenantAdmin)
-        .await;
-    let external = scoring(&env, "ostra", "anna", apb::EvaluationKind::External).await;
+    let external = external_in_scoring(&env).await;
     let mut sc = ScoringServiceClient::new(env.channel(ServiceKind::Assessment).await);
     let eva = env.token("eva", &["evaluator"]);
     write(&mut sc, &eva, &external, "3.1", "1").await.unwrap();
@@ -352,11 +333,7 @@ async fn a_missed_invalidation_ends_with_the_ttl() {
 #[tokio::test]
 async fn one_etag_one_winner_and_exact_audit_rows() {
     let env = TestEnv::start().await;
-    env.onboard("ostra").await;
-    user(&env, "eva", &[tpb::PlatformRole::Evaluator]).await;
-    env.member("anna", "ostra", tpb::TenantRole::TenantAdmin)
-        .await;
-    let external = scoring(&env, "ostra", "anna", apb::EvaluationKind::External).await;
+    let external = external_in_scoring(&env).await;
     let eva = env.token("eva", &["evaluator"]);
     let ch = env.channel(ServiceKind::Assessment).await;
     let name = format!("{external}/scores/4.1");

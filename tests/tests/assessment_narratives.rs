@@ -43,22 +43,6 @@ async fn external(
     .into_inner()
 }
 
-async fn assign(ev: &mut EvaluationServiceClient<Channel>, op: &str, eval: &str, u: &str) {
-    ev.create_assignment(authed(
-        op,
-        apb::CreateAssignmentRequest {
-            parent: eval.into(),
-            assignment: Some(apb::Assignment {
-                user: format!("users/{u}"),
-                role: apb::EvaluatorRole::Lead as i32,
-                ..Default::default()
-            }),
-        },
-    ))
-    .await
-    .unwrap();
-}
-
 async fn evaluation_etag(
     ev: &mut EvaluationServiceClient<Channel>,
     op: &str,
@@ -98,7 +82,7 @@ async fn narratives_and_improvement_opportunities() {
     let mut nc = NarrativeServiceClient::new(ch);
 
     let e = external(&mut ev, &op, "").await;
-    assign(&mut ev, &op, &e.name, "eva").await;
+    env.assign_lead(&e.name, "eva").await;
     let area1 = format!("{}/areas/1/narrative", e.name);
 
     // Never written: empty, etag "0"; all eight areas listed in framework order.
@@ -599,7 +583,7 @@ async fn narratives_and_improvement_opportunities() {
     // Next cycle: the previous evaluation's texts and opportunities are shown
     // as reference, and a new opportunity may follow up an old one.
     let e2 = external(&mut ev, &op, &e.name).await;
-    assign(&mut ev, &op, &e2.name, "eva").await;
+    env.assign_lead(&e2.name, "eva").await;
     let n2 = nc
         .get_narrative(authed(
             &eva,
