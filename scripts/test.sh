@@ -78,6 +78,8 @@ log "Browser tests (console)"
 # download does not work here.
 if ! command -v chromium >/dev/null 2>&1; then need_apt chromium; fi
 if [ ! -d tests/browser/node_modules ]; then (cd tests/browser && npm ci --no-audit --no-fund); fi
-cargo build -p kompass -p kompass-oidc-fake --quiet
+# The whole workspace, as the tests built it: building only `-p kompass`
+# unifies dependency features differently and rebuilt them (~4 minutes).
+cargo build --workspace --all-targets --quiet
 chromium --version
 (cd tests/browser && KOMPASS_BIN="$PWD/../../target/debug/kompass" node --test --test-concurrency=1)
