@@ -83,7 +83,8 @@ struct Inner {
     /// False while a configured Redis subscription is down.
     listening: AtomicBool,
     grants: Cache<UserId, Option<Grants>>,
-    links: Cache<(String, String), UserId>,
+    /// Only links that exist (`Some`).
+    links: Cache<(String, String), Option<UserId>>,
     tenants: Cache<TenantId, Option<TenantRow>>,
     /// The assigned role (`lead`, `peer`), `None` when not assigned.
     assignments: Cache<AssignmentKey, Option<String>>,
@@ -195,7 +196,9 @@ impl AccessCache {
                 i.grants.invalidate(u);
                 // Links point at users; a deactivated user's are dropped too.
                 let u = u.clone();
-                let _ = i.links.invalidate_entries_if(move |_, v| *v == u);
+                let _ = i
+                    .links
+                    .invalidate_entries_if(move |_, v| v.as_ref() == Some(&u));
             }
             Invalidation::Tenant(t) => i.tenants.invalidate(t),
             Invalidation::Assignment {
@@ -217,7 +220,15 @@ impl AccessCache {
         i.assignments.invalidate_all();
     }
 
-    async fn get<K, V, F>(&self, c: &Cache<K, V>, key: K, load: F) -> Result<V, Error>
+    /// `load`s what `c` lacks and keeps it if `keep` says so and no
+    /// invalidation came while it was read.
+    async fn get<K, V, F>(
+        &self,
+        c: &Cache<K, V>,
+        key: K,
+        load: F,
+        keep: fn(&V) -> bool,
+    ) -> Result<V, Error>
     where
         K: Hash + Eq + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
@@ -231,7 +242,7 @@ impl AccessCache {
         }
         let epoch = self.0.epoch.load(Ordering::SeqCst);
         let v = load.await?;
-        if self.0.epoch.load(Ordering::SeqCst) == epoch && self.is_live() {
+        if keep(&v) && self.0.epoch.load(Ordering::SeqCst) == epoch && self.is_live() {
             c.insert(key, v.clone());
         }
         Ok(v)
@@ -242,7 +253,7 @@ impl AccessCache {
         user: &UserId,
         load: impl Future<Output = Result<Option<Grants>, Error>>,
     ) -> Result<Option<Grants>, Error> {
-        self.get(&self.0.grants, user.clone(), load).await
+        self.get(&self.0.grants, user.clone(), load, |_| true).await
     }
 
     /// Positive links only: a missing link is made at first sign-in and
@@ -252,18 +263,7 @@ impl AccessCache {
         key: (String, String),
         load: impl Future<Output = Result<Option<UserId>, Error>>,
     ) -> Result<Option<UserId>, Error> {
-        if let Some(u) = self.is_live().then(|| self.0.links.get(&key)).flatten() {
-            return Ok(Some(u));
-        }
-        let epoch = self.0.epoch.load(Ordering::SeqCst);
-        let u = load.await?;
-        if let Some(u) = &u
-            && self.0.epoch.load(Ordering::SeqCst) == epoch
-            && self.is_live()
-        {
-            self.0.links.insert(key, u.clone());
-        }
-        Ok(u)
+        self.get(&self.0.links, key, load, Option::is_some).await
     }
 
     pub async fn tenant(
@@ -271,7 +271,7 @@ impl AccessCache {
         id: &TenantId,
         load: impl Future<Output = Result<Option<TenantRow>, Error>>,
     ) -> Result<Option<TenantRow>, Error> {
-        self.get(&self.0.tenants, id.clone(), load).await
+        self.get(&self.0.tenants, id.clone(), load, |_| true).await
     }
 
     pub async fn assignment(
@@ -279,7 +279,7 @@ impl AccessCache {
         key: AssignmentKey,
         load: impl Future<Output = Result<Option<String>, Error>>,
     ) -> Result<Option<String>, Error> {
-        self.get(&self.0.assignments, key, load).await
+        self.get(&self.0.assignments, key, load, |_| true).await
     }
 }
 
