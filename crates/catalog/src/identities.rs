@@ -78,7 +78,7 @@ impl Catalog {
 
     pub async fn invite(&self, inv: NewInvitation) -> Result<(UserRow, invitation::Model), Error> {
         let email = inv.email.trim().to_lowercase();
-        let tx = self.db().begin().await?;
+        let tx = kompass_tenant_db::begin_write(self.db()).await?;
         if invitation::Entity::find_by_id(email.as_str())
             .one(&tx)
             .await?
@@ -175,7 +175,7 @@ impl Catalog {
         else {
             return Ok(None);
         };
-        let tx = self.db().begin().await?;
+        let tx = kompass_tenant_db::begin_write(self.db()).await?;
         // Only one identity can accept an invitation.
         let accepted = invitation::Entity::update_many()
             .col_expr(invitation::Column::AcceptedAt, Expr::value(now))

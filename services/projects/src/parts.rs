@@ -308,7 +308,9 @@ pub async fn delete_milestone(
     o.acc.require_edit(&o.row)?;
     let cur = milestone_row(&o, v[2], &r.name).await?;
     util::check_etag(&r.etag, cur.version, "the milestone")?;
-    let tx = o.db.begin().await.map_err(Error::from)?;
+    let tx = kompass_tenant_db::begin_write(&o.db.conn)
+        .await
+        .map_err(Error::from)?;
     let res = milestone::Entity::delete_many()
         .filter(milestone::Column::Id.eq(cur.id.as_str()))
         .filter(milestone::Column::Version.eq(cur.version))
@@ -558,7 +560,9 @@ pub async fn create_risk(
         owner: input.owner,
         version: 1,
     };
-    let tx = o.db.begin().await.map_err(Error::from)?;
+    let tx = kompass_tenant_db::begin_write(&o.db.conn)
+        .await
+        .map_err(Error::from)?;
     risk::Entity::insert(risk::ActiveModel::from(row.clone()))
         .exec(&tx)
         .await
@@ -667,7 +671,9 @@ pub async fn update_risk(
             }
         }
     }
-    let tx = o.db.begin().await.map_err(Error::from)?;
+    let tx = kompass_tenant_db::begin_write(&o.db.conn)
+        .await
+        .map_err(Error::from)?;
     if !versioned_update::<risk::Entity>(&tx, (C::Id, &cur.id), (C::Version, cur.version), set)
         .await?
     {
@@ -696,7 +702,9 @@ pub async fn delete_risk(
         .map_err(Error::from)?
         .ok_or_else(|| util::not_found("risk", "risken", &r.name))?;
     util::check_etag(&r.etag, cur.version, "the risk")?;
-    let tx = o.db.begin().await.map_err(Error::from)?;
+    let tx = kompass_tenant_db::begin_write(&o.db.conn)
+        .await
+        .map_err(Error::from)?;
     let res = risk::Entity::delete_many()
         .filter(risk::Column::Id.eq(cur.id.as_str()))
         .filter(risk::Column::Version.eq(cur.version))
@@ -899,7 +907,9 @@ pub async fn create_status_report(
         status_report: Some(report.clone()),
         summary: None,
     };
-    let tx = o.db.begin().await.map_err(Error::from)?;
+    let tx = kompass_tenant_db::begin_write(&o.db.conn)
+        .await
+        .map_err(Error::from)?;
     status_report::Entity::insert(status_report::ActiveModel {
         id: Set(id),
         project_id: Set(o.row.id.clone()),

@@ -202,7 +202,9 @@ impl ProjectService for ProjectsApi {
         let db = Db::open(&self.0.dir, &tenant).await?;
         let id = util::new_id();
         let now = Utc::now();
-        let tx = db.begin().await.map_err(Error::from)?;
+        let tx = kompass_tenant_db::begin_write(&db.conn)
+            .await
+            .map_err(Error::from)?;
         project::Entity::insert(project::ActiveModel {
             id: Set(id.clone()),
             title: Set(title),
@@ -421,7 +423,9 @@ impl ProjectService for ProjectsApi {
         if let Some(l) = &links {
             self.0.assessment.check_links(&fwd, &tenant, l).await?;
         }
-        let tx = db.begin().await.map_err(Error::from)?;
+        let tx = kompass_tenant_db::begin_write(&db.conn)
+            .await
+            .map_err(Error::from)?;
         if !versioned_update::<project::Entity>(
             &tx,
             (C::Id, &row.id),
@@ -493,7 +497,9 @@ impl ProjectService for ProjectsApi {
             summary: None,
         };
         use project::Column as C;
-        let tx = db.begin().await.map_err(Error::from)?;
+        let tx = kompass_tenant_db::begin_write(&db.conn)
+            .await
+            .map_err(Error::from)?;
         let set = vec![
             (C::Phase, to.as_str().into()),
             (C::Outcome, outcome.map(|o| o.as_str()).unwrap_or("").into()),

@@ -476,7 +476,7 @@ pub async fn apply(
         .unwrap_or_else(Utc::now);
     let meta = tenant_from_catalog(catalog, &tenant, c).await?;
 
-    let tx = db.begin().await?;
+    let tx = kompass_tenant_db::begin_write(db).await?;
     let seen = tx
         .query_one_raw(stmt(
             &tx,
@@ -627,7 +627,7 @@ pub struct KeyValue {
 }
 
 pub async fn store_key_figures(db: &DatabaseConnection, vals: &[KeyValue]) -> Result<(), Error> {
-    let tx = db.begin().await?;
+    let tx = kompass_tenant_db::begin_write(db).await?;
     let now = Utc::now();
     for k in vals {
         tx.execute_raw(stmt(
