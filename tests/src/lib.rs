@@ -378,6 +378,11 @@ impl TestEnv {
         self.platform.dbs.close_all().await;
         self.platform.catalog.db().clone().close().await.ok();
         for db in self.tenant_databases().await {
+            // The onboarding template (`{prefix}_template`) cannot be dropped while marked one.
+            self.admin
+                .execute_unprepared(&format!("ALTER DATABASE \"{db}\" WITH IS_TEMPLATE false"))
+                .await
+                .ok();
             self.admin
                 .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
                 .await

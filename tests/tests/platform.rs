@@ -724,7 +724,7 @@ async fn migrate_all_reports_the_tenant_that_failed_and_migrates_the_rest() {
         .unwrap();
     let (url, backend) = kompass_serve::storage(&env.cfg).unwrap();
     let seen = std::sync::Mutex::new(vec![]);
-    let report = kompass_serve::migrate_all(&url, &backend, 2, |done, total, _| {
+    let report = kompass_serve::migrate_all(&url, &backend, &env.prefix, 2, |done, total, _| {
         seen.lock().unwrap().push((done, total))
     })
     .await

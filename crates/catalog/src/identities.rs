@@ -2,9 +2,7 @@
 
 use chrono::{Duration, Utc};
 use kompass_core::{Error, Msg, UserId};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 
 use crate::entity::{identity, invitation, user};
 use crate::{Catalog, UserRow};

@@ -44,6 +44,17 @@ pub enum TenantCmd {
         #[arg(long)]
         server: Option<String>,
     },
+    /// Onboards every municipality in a CSV file (a national rollout),
+    /// a few at a time. The first line names the columns: id, name,
+    /// country, code (required), population, named, server (optional).
+    /// Every row is checked before any is created; existing tenants are
+    /// reported and left as they are.
+    Import {
+        file: std::path::PathBuf,
+        /// Onboardings in flight at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
     List,
     Show {
         id: String,
@@ -238,6 +249,21 @@ pub async fn tenant(cfg: &Config, conn: Conn, cmd: TenantCmd) -> anyhow::Result<
                 .map_err(status)?
                 .into_inner();
             print_tenant(&t);
+        }
+        TenantCmd::Import { file, concurrency } => {
+            let token = c.token.clone();
+            let auth = move |msg: pb::CreateTenantRequest| {
+                let mut r = tonic::Request::new(msg);
+                r.metadata_mut().insert("authorization", token.clone());
+                r
+            };
+            let token = c.token.clone();
+            let auth_get = move |msg: pb::GetTenantRequest| {
+                let mut r = tonic::Request::new(msg);
+                r.metadata_mut().insert("authorization", token.clone());
+                r
+            };
+            crate::import::run(c.channel.clone(), auth, auth_get, &file, concurrency).await?;
         }
         TenantCmd::List => {
             let mut token = String::new();

@@ -4,6 +4,7 @@ mod admin;
 mod console;
 mod demo;
 mod dev;
+mod import;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -129,6 +130,7 @@ async fn main() -> anyhow::Result<()> {
             let report = kompass_serve::migrate_all(
                 &url,
                 &backend,
+                &cfg.database.tenant_db_prefix,
                 cfg.database.migrate_concurrency,
                 |done, total, id| {
                     if let Some(b) = &bar {
@@ -142,6 +144,12 @@ async fn main() -> anyhow::Result<()> {
             if let Some(b) = bar {
                 b.finish_and_clear();
             }
+            for s in &report.templates {
+                println!("onboarding template re-created on server {s}");
+            }
+            for (s, err) in &report.templates_failed {
+                println!("  FAILED onboarding template on server {s}: {err}");
+            }
             println!(
                 "catalog migrated; {} tenant database(s) migrated, {} failed",
                 report.migrated.len(),
@@ -149,6 +157,12 @@ async fn main() -> anyhow::Result<()> {
             );
             for (id, err) in &report.failed {
                 println!("  FAILED {id}: {err}");
+            }
+            if !report.templates_failed.is_empty() {
+                bail!(
+                    "the onboarding template failed on {} server(s); onboarding there creates and migrates (slower) until `kompass migrate` succeeds",
+                    report.templates_failed.len()
+                );
             }
             if !report.failed.is_empty() {
                 bail!(

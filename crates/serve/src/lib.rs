@@ -161,6 +161,7 @@ impl Platform {
                 pool_size: cfg.database.pool_size,
                 idle_timeout: Duration::from_secs(cfg.database.idle_timeout_secs),
                 acquire_timeout: Duration::from_secs(10),
+                not_tenants: vec![Backend::template_name(&cfg.database.tenant_db_prefix)?],
             },
         );
         let jwt_secret = match (&cfg.auth.jwt_secret, cfg.is_embedded()) {

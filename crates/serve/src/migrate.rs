@@ -10,6 +10,11 @@ use crate::ServeError;
 
 #[derive(Debug, Default)]
 pub struct MigrationReport {
+    /// Servers whose onboarding template was re-created.
+    pub templates: Vec<String>,
+    /// Servers whose template could not be re-created (onboarding there
+    /// creates and migrates instead), with the error.
+    pub templates_failed: Vec<(String, String)>,
     pub migrated: Vec<String>,
     pub failed: Vec<(String, String)>,
 }
@@ -41,14 +46,26 @@ pub async fn migrate_analytics(url: &str) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// Migrates everything; `progress` is called after each tenant with (done, total).
+/// Migrates everything: the platform database, then each server's onboarding
+/// template (re-created from the current migrations), then every tenant
+/// database; `progress` is called after each tenant with (done, total).
 pub async fn migrate_all(
     catalog_url: &str,
     backend: &Backend,
+    prefix: &str,
     concurrency: usize,
     progress: impl Fn(usize, usize, &str),
 ) -> Result<MigrationReport, ServeError> {
     migrate_platform(catalog_url).await?;
+    let mut report = MigrationReport::default();
+    if matches!(backend, Backend::Postgres { .. }) {
+        for server in backend.server_names() {
+            match kompass_tenancy::onboarding::refresh_template(backend, prefix, &server).await {
+                Ok(()) => report.templates.push(server),
+                Err(e) => report.templates_failed.push((server, e.to_string())),
+            }
+        }
+    }
     let catalog = Catalog::connect(catalog_url, 2).await?;
     let tenants = tenant::Entity::find()
         .order_by_asc(tenant::Column::Id)
@@ -57,7 +74,6 @@ pub async fn migrate_all(
         .map_err(kompass_core::Error::from)?;
     catalog.db().clone().close().await.ok();
     let total = tenants.len();
-    let mut report = MigrationReport::default();
     let mut runs = futures::stream::iter(tenants.into_iter().map(|t| async move {
         let p = Placement {
             server: t.database_server.clone(),

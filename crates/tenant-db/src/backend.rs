@@ -32,6 +32,22 @@ impl std::fmt::Debug for AdminPools {
     }
 }
 
+/// What [`Backend::create_from_template`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateCopy {
+    /// The database was created as a copy of the template.
+    Copied,
+    /// The database already existed (a retried or concurrent onboarding).
+    Exists,
+    /// There is no template (never built, being rebuilt, or embedded mode).
+    Missing,
+    /// The template was built by another build's migrations (its recorded
+    /// schema version differs): not copied.
+    Stale,
+    /// The template stayed in use by another session.
+    Busy,
+}
+
 /// The database servers tenant databases are placed on.
 #[derive(Debug, Clone)]
 pub enum Backend {
@@ -184,6 +200,161 @@ impl Backend {
         }
     }
 
+    /// The onboarding template's database name for `prefix`: `{prefix}_template`.
+    /// Tenant database names are `{prefix}` followed by a tenant id, which
+    /// starts with a letter, so no tenant database can have this name.
+    pub fn template_name(prefix: &str) -> Result<String, Error> {
+        // Validates the prefix with the same rule as tenant database names.
+        Backend::database_name(prefix, &TenantId::parse("aa")?)?;
+        let name = format!("{prefix}_template");
+        check_db_name(&name)?;
+        Ok(name)
+    }
+
+    /// Creates `p`'s database as a copy of `template` (`CREATE DATABASE …
+    /// TEMPLATE`) if the template records schema `version` (see
+    /// [`Backend::install_template`]); read from the server's catalog, so
+    /// the check opens no connection to the template. Retries while another
+    /// session is connected to the template (PostgreSQL refuses the copy
+    /// then), for up to ~2 s.
+    pub async fn create_from_template(
+        &self,
+        p: &Placement,
+        template: &str,
+        version: &str,
+    ) -> Result<TemplateCopy, Error> {
+        check_db_name(&p.database)?;
+        check_db_name(template)?;
+        if matches!(self, Backend::Sqlite { .. }) {
+            return Ok(TemplateCopy::Missing); // no templates in embedded mode
+        }
+        let admin = self.admin(&p.server).await?;
+        let unavailable = |e: DbErr| {
+            Error::Unavailable(Msg::new(
+                format!("cannot create database {}: {e}", p.database),
+                format!("kan inte skapa databasen {}: {e}", p.database),
+            ))
+        };
+        let rows = admin
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT datname, shobj_description(oid, 'pg_database') \
+                 FROM pg_database WHERE datname IN ($1, $2)",
+                [p.database.clone().into(), template.to_string().into()],
+            ))
+            .await
+            .map_err(unavailable)?;
+        let mut template_version = None;
+        for r in &rows {
+            let name: String = r.try_get_by_index(0).map_err(Error::from)?;
+            if name == p.database {
+                return Ok(TemplateCopy::Exists);
+            }
+            template_version = Some(
+                r.try_get_by_index::<Option<String>>(1)
+                    .map_err(Error::from)?,
+            );
+        }
+        match template_version {
+            None => return Ok(TemplateCopy::Missing),
+            Some(v) if v.as_deref() != Some(version) => return Ok(TemplateCopy::Stale),
+            Some(_) => {}
+        }
+        // Both identifiers validated by check_db_name; CREATE DATABASE takes no parameters.
+        let sql = format!("CREATE DATABASE \"{}\" TEMPLATE \"{template}\"", p.database);
+        let mut wait = Duration::from_millis(10);
+        for _ in 0..12 {
+            match admin.execute_unprepared(&sql).await {
+                Ok(_) => return Ok(TemplateCopy::Copied),
+                Err(e) => {
+                    let m = e.to_string();
+                    if m.contains("already exists") {
+                        return Ok(TemplateCopy::Exists); // a concurrent onboarding of this tenant
+                    }
+                    if m.contains("does not exist") {
+                        return Ok(TemplateCopy::Missing); // dropped meanwhile (`kompass migrate`)
+                    }
+                    if !m.contains("being accessed by other users") {
+                        return Err(unavailable(e));
+                    }
+                }
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(400));
+        }
+        Ok(TemplateCopy::Busy)
+    }
+
+    /// Drops a template database (`IS_TEMPLATE` cleared first, as PostgreSQL requires).
+    pub async fn drop_template(&self, server: &str, name: &str) -> Result<(), Error> {
+        check_db_name(name)?;
+        if matches!(self, Backend::Sqlite { .. }) {
+            return Ok(());
+        }
+        let admin = self.admin(server).await?;
+        let exists = admin
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT 1 FROM pg_database WHERE datname = $1",
+                [name.to_string().into()],
+            ))
+            .await?
+            .is_some();
+        if exists {
+            admin
+                .execute_unprepared(&format!("ALTER DATABASE \"{name}\" WITH IS_TEMPLATE false"))
+                .await?;
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the template `name` by the freshly migrated database `built`:
+    /// drops the old one, renames `built` to `name`, marks it a template
+    /// that accepts no connections (so nothing can hold it open and block
+    /// the copies onboarding makes) and records the schema `version` it was
+    /// migrated to as the database's comment.
+    pub async fn install_template(
+        &self,
+        server: &str,
+        built: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<(), Error> {
+        check_db_name(built)?;
+        check_db_name(name)?;
+        // It goes into SQL as a literal: letters, digits and '-' only.
+        if version.is_empty()
+            || !version
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(Error::internal(format!("bad schema version {version:?}")));
+        }
+        if matches!(self, Backend::Sqlite { .. }) {
+            return Ok(());
+        }
+        self.drop_template(server, name).await?;
+        let admin = self.admin(server).await?;
+        // `built`'s migration connection may still be closing on the server side.
+        retry_busy(
+            &admin,
+            &format!("ALTER DATABASE \"{built}\" RENAME TO \"{name}\""),
+        )
+        .await?;
+        admin
+            .execute_unprepared(&format!(
+                "ALTER DATABASE \"{name}\" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"
+            ))
+            .await?;
+        admin
+            .execute_unprepared(&format!("COMMENT ON DATABASE \"{name}\" IS '{version}'"))
+            .await?;
+        Ok(())
+    }
+
     /// Drops a tenant database (tests and the benchmark clean up with this).
     pub async fn drop_database(&self, p: &Placement) -> Result<(), Error> {
         check_db_name(&p.database)?;
@@ -232,6 +403,24 @@ impl Backend {
             .entry(server.to_string())
             .or_insert(db)
             .clone())
+    }
+}
+
+/// Runs `sql`, retrying for ~2 s while another session is still connected
+/// to the database it names.
+async fn retry_busy(admin: &DatabaseConnection, sql: &str) -> Result<(), DbErr> {
+    let mut wait = Duration::from_millis(10);
+    let mut left = 12;
+    loop {
+        match admin.execute_unprepared(sql).await {
+            Ok(_) => return Ok(()),
+            Err(e) if left > 0 && e.to_string().contains("being accessed by other users") => {
+                left -= 1;
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_millis(400));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -6,5 +6,5 @@
 mod backend;
 mod registry;
 
-pub use backend::{Backend, Placement, begin_write, migrate_locked};
+pub use backend::{Backend, Placement, TemplateCopy, begin_write, migrate_locked};
 pub use registry::{RegistryStats, TenantDb, TenantDbs, TenantDbsConfig};

@@ -21,6 +21,8 @@ pub struct TenantDbsConfig {
     pub idle_timeout: Duration,
     /// How long a request waits for a free pool slot before RESOURCE_EXHAUSTED.
     pub acquire_timeout: Duration,
+    /// Database names never served as a tenant's (the onboarding template).
+    pub not_tenants: Vec<String>,
 }
 
 /// The registry. Cheap to clone.
@@ -133,6 +135,13 @@ impl TenantDbs {
     /// be reached (other tenants are unaffected); RESOURCE_EXHAUSTED if every
     /// pool slot stays busy for `acquire_timeout`.
     pub async fn get(&self, tenant: &TenantId, placement: &Placement) -> Result<TenantDb, Error> {
+        if self.inner.cfg.not_tenants.contains(&placement.database) {
+            tracing::error!(tenant = %tenant, database = %placement.database, "refusing to serve a template database as a tenant");
+            return Err(Error::internal(format!(
+                "database {} is not a tenant database",
+                placement.database
+            )));
+        }
         let deadline = Instant::now() + self.inner.cfg.acquire_timeout;
         loop {
             let notified = self.inner.released.notified();

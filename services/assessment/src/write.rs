@@ -25,7 +25,7 @@ use kompass_events::OutboxTable;
 use sea_orm::sea_query::{Expr, IntoCondition};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DeleteMany, EntityTrait,
-    QueryFilter, QuerySelect, Statement, TransactionTrait, UpdateMany,
+    QueryFilter, QuerySelect, Statement, UpdateMany,
 };
 
 use crate::Assessment;
@@ -67,7 +67,7 @@ impl<'a> Write<'a> {
     /// Begins a write on `ev`: opens the transaction and locks the
     /// evaluation row. NOT_FOUND if the evaluation is gone.
     pub async fn lock(st: &Assessment, ev: &'a Eval) -> Result<Write<'a>, Error> {
-        let tx = kompass_tenant_db::begin_write(&ev.db).await?;
+        let tx = kompass_tenant_db::begin_write(&*ev.db).await?;
         if tx.get_database_backend() == DbBackend::Sqlite {
             // Takes SQLite's write lock now rather than at the first real
             // write, so the state read below cannot go stale.
@@ -97,7 +97,7 @@ impl<'a> Write<'a> {
     /// ImportEvaluation): inserts it; the new row stays invisible to others,
     /// and locked, until commit.
     pub async fn insert(st: &Assessment, ev: &'a Eval) -> Result<Write<'a>, Error> {
-        let tx = kompass_tenant_db::begin_write(&ev.db).await?;
+        let tx = kompass_tenant_db::begin_write(&*ev.db).await?;
         let active: evaluation::ActiveModel = ev.row.clone().into();
         evaluation::Entity::insert(active).exec(&tx).await?;
         Ok(Write {

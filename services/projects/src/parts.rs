@@ -9,8 +9,7 @@ use kompass_grpc::caller;
 use kompass_proto::projects::v1 as pb;
 use prost::Message;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait, Value,
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
 };
 use tonic::{Request, Response, Status};
 

@@ -11,7 +11,7 @@ use prost::Message;
 use sea_orm::sea_query::{Expr, IntoIden};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait, Value,
+    QuerySelect, Value,
 };
 use tonic::{Request, Response, Status};
 

@@ -8,9 +8,7 @@ use kompass_core::{Error, Msg, TenantId};
 use kompass_proto::assessment::v1 as apb;
 use prost::Message;
 use rust_decimal::Decimal;
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, TransactionTrait, Value,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, Value};
 
 /// Topic of the event this read model is fed by.
 pub const PUBLISHED_TOPIC: &str = "evaluation.published";

@@ -2,15 +2,16 @@
 //! active. Every step is safe to repeat, so a retry after a failure midway
 //! completes the tenant; until then the tenant serves no requests.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
 use kompass_catalog::{Catalog, Invalidation, TenantRow, TenantState, entity::tenant};
 use kompass_core::{Error, Msg};
-use kompass_tenant_db::{Backend, Placement, TenantDbs};
+use kompass_tenant_db::{Backend, Placement, TemplateCopy, TenantDbs};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter,
 };
 
 use crate::convert::NewTenant;
@@ -105,7 +106,7 @@ pub async fn onboard(
         server: row.database_server.clone(),
         database: row.database_name.clone(),
     };
-    provision_database(dbs.backend(), &placement).await?;
+    provision_database(dbs.backend(), prefix, &placement).await?;
     let mut active = row.into_active_model();
     active.state = Set(TenantState::Active.as_str().into());
     active.updated_at = Set(Utc::now());
@@ -115,15 +116,116 @@ pub async fn onboard(
     Ok(row)
 }
 
-/// Creates (if missing) and migrates one tenant database.
-pub async fn provision_database(backend: &Backend, p: &Placement) -> Result<(), Error> {
-    backend.create_database(p).await?;
-    migrate_database(backend, p).await
+/// How a tenant database was provisioned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provisioned {
+    /// Copied from the current template: no migrations ran.
+    FromTemplate,
+    /// Created empty (or found) and migrated, for the reason given.
+    Migrated(Fallback),
 }
 
-/// Brings one tenant database to the current schema of every service.
-pub async fn migrate_database(backend: &Backend, p: &Placement) -> Result<(), Error> {
-    let db = backend
+/// Why onboarding did not use the template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// There is no template (never built, being rebuilt, or SQLite).
+    NoTemplate,
+    /// The template's migrations are not this build's.
+    Stale,
+    /// Another session held the template open.
+    Busy,
+    /// The tenant database already existed (a retried onboarding).
+    Existed,
+}
+
+static FROM_TEMPLATE: AtomicU64 = AtomicU64::new(0);
+static MIGRATED: AtomicU64 = AtomicU64::new(0);
+
+/// Tenant databases provisioned by this process so far: (from the
+/// template, created and migrated).
+pub fn provision_counts() -> (u64, u64) {
+    (
+        FROM_TEMPLATE.load(Ordering::Relaxed),
+        MIGRATED.load(Ordering::Relaxed),
+    )
+}
+
+/// Creates (if missing) and migrates one tenant database: a copy of the
+/// server's template when that is current, else create and migrate.
+pub async fn provision_database(
+    backend: &Backend,
+    prefix: &str,
+    p: &Placement,
+) -> Result<Provisioned, Error> {
+    let template = Backend::template_name(prefix)?;
+    let version = kompass_migration_tenant::schema_version();
+    let fallback = match backend.create_from_template(p, &template, &version).await? {
+        TemplateCopy::Copied => {
+            FROM_TEMPLATE.fetch_add(1, Ordering::Relaxed);
+            return Ok(Provisioned::FromTemplate);
+        }
+        TemplateCopy::Exists => Fallback::Existed,
+        TemplateCopy::Missing => {
+            if matches!(backend, Backend::Postgres { .. }) {
+                tracing::warn!(
+                    server = %p.server,
+                    template = %template,
+                    "no onboarding template on this server (run `kompass migrate`); creating and migrating"
+                );
+            }
+            Fallback::NoTemplate
+        }
+        TemplateCopy::Stale => {
+            tracing::warn!(
+                server = %p.server,
+                template = %template,
+                "onboarding template is another build's schema (run `kompass migrate`); creating and migrating"
+            );
+            Fallback::Stale
+        }
+        TemplateCopy::Busy => {
+            tracing::warn!(template = %template, "onboarding template stayed in use; creating and migrating");
+            Fallback::Busy
+        }
+    };
+    backend.create_database(p).await?;
+    migrate_database(backend, p).await?;
+    MIGRATED.fetch_add(1, Ordering::Relaxed);
+    Ok(Provisioned::Migrated(fallback))
+}
+
+/// Re-creates `server`'s onboarding template: a fresh database under a
+/// side name, migrated, then swapped in for the old template and marked
+/// `IS_TEMPLATE`, `ALLOW_CONNECTIONS false`, with this build's schema
+/// version as its comment. Onboardings meanwhile copy the
+/// old template or, in the moment of the swap, create and migrate.
+/// Nothing in embedded (SQLite) mode.
+pub async fn refresh_template(backend: &Backend, prefix: &str, server: &str) -> Result<(), Error> {
+    if matches!(backend, Backend::Sqlite { .. }) {
+        return Ok(());
+    }
+    let template = Backend::template_name(prefix)?;
+    let built = Placement {
+        server: server.to_string(),
+        database: format!("{template}_next"),
+    };
+    backend.drop_template(server, &built.database).await?;
+    backend.create_database(&built).await?;
+    migrate_database(backend, &built).await?;
+    backend
+        .install_template(
+            server,
+            &built.database,
+            &template,
+            &kompass_migration_tenant::schema_version(),
+        )
+        .await?;
+    tracing::info!(server, template = %template, "onboarding template refreshed");
+    Ok(())
+}
+
+async fn connect_one(backend: &Backend, p: &Placement) -> Result<DatabaseConnection, Error> {
+    backend
         .connect(p, 1, Duration::from_secs(5))
         .await
         .map_err(|e| {
@@ -131,7 +233,12 @@ pub async fn migrate_database(backend: &Backend, p: &Placement) -> Result<(), Er
                 format!("cannot connect to database {}: {e}", p.database),
                 format!("kan inte ansluta till databasen {}: {e}", p.database),
             ))
-        })?;
+        })
+}
+
+/// Brings one tenant database to the current schema of every service.
+pub async fn migrate_database(backend: &Backend, p: &Placement) -> Result<(), Error> {
+    let db = connect_one(backend, p).await?;
     let res = kompass_migration_tenant::migrate(&db).await;
     db.close().await.ok();
     res.map_err(|e| Error::internal(format!("migrating {}: {e}", p.database)))
