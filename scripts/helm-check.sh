@@ -166,6 +166,13 @@ for values in "${variants[@]}"; do
     continue
   fi
 
+  # Every variant says how pods reach PostgreSQL (see config.dbSslMode).
+  if ! grep -qE '^  KOMPASS_DB_SSLMODE: "(disable|allow|prefer|require|verify-ca|verify-full)"$' "$rendered"; then
+    summary+=("FAIL $variant: the ConfigMap sets no valid KOMPASS_DB_SSLMODE")
+    failed=1
+    continue
+  fi
+
   summary+=("PASS $variant: lint ok, $count resources valid for Kubernetes $KUBE_VERSION (strict): $kinds")
 done
 

@@ -797,3 +797,90 @@ async fn every_server_answers_health_and_reflection_v1_and_v1alpha() {
     }
     env.cleanup().await;
 }
+
+/// Whether the connection `backend` opens to the server's `postgres` database
+/// is encrypted, as the server reports it (`pg_stat_ssl`).
+async fn connection_uses_tls(backend: &kompass_tenant_db::Backend) -> bool {
+    let p = kompass_tenant_db::Placement {
+        server: "primary".into(),
+        database: "postgres".into(),
+    };
+    let db = backend
+        .connect(&p, 1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    db.close().await.ok();
+    row.try_get_by_index::<bool>(0).unwrap()
+}
+
+/// `KOMPASS_DB_SSLMODE` (the chart's `config.dbSslMode`) reaches every
+/// database URL that names no `sslmode`, and the connections really are
+/// (or are not) encrypted; an explicit `sslmode` in a URL wins.
+#[tokio::test]
+async fn the_configured_sslmode_reaches_the_tenant_connections() {
+    let mut cfg = kompass_config::Config::default();
+    let url = kompass_tests::server_url();
+    let plain_url = {
+        let mut u = url::Url::parse(&url).unwrap();
+        let kept: Vec<(String, String)> = u
+            .query_pairs()
+            .filter(|(k, _)| k != "sslmode")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(kept);
+        u.to_string()
+    };
+    cfg.database.url = Some(plain_url.clone());
+    cfg.database.servers = BTreeMap::from([("second".to_string(), plain_url.clone())]);
+    cfg.database.ssl_mode = Some("disable".into());
+    let (catalog_url, backend) = kompass_serve::storage(&cfg).unwrap();
+    assert!(catalog_url.contains("sslmode=disable"), "{catalog_url}");
+    let second = backend
+        .url(&kompass_tenant_db::Placement {
+            server: "second".into(),
+            database: "x".into(),
+        })
+        .unwrap();
+    assert!(second.contains("sslmode=disable"), "{second}");
+    assert!(!connection_uses_tls(&backend).await);
+
+    // An explicit sslmode in the URL is kept.
+    let explicit = format!(
+        "{plain_url}{}sslmode=prefer",
+        if plain_url.contains('?') { "&" } else { "?" }
+    );
+    assert_eq!(
+        kompass_serve::with_ssl_mode(&explicit, &cfg).unwrap(),
+        explicit
+    );
+    cfg.database.ssl_mode = Some("sometimes".into());
+    assert!(kompass_serve::storage(&cfg).is_err());
+
+    // With TLS on the server, `require` gets an encrypted connection.
+    let admin = sea_orm::Database::connect(&url).await.unwrap();
+    let ssl_on = admin
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SHOW ssl",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<String>(0)
+        .unwrap()
+        == "on";
+    admin.close().await.ok();
+    if ssl_on {
+        cfg.database.ssl_mode = Some("require".into());
+        let (_, backend) = kompass_serve::storage(&cfg).unwrap();
+        assert!(connection_uses_tls(&backend).await);
+    }
+}

@@ -494,7 +494,7 @@ async fn phases(
     let mem1 = mem();
     let databases = count(
         &env.admin,
-        "SELECT count(*) AS n FROM pg_database WHERE datname LIKE $1",
+        "SELECT count(*) AS n FROM pg_database WHERE datname LIKE $1 AND NOT datistemplate",
         &like,
     )
     .await?;
@@ -673,7 +673,7 @@ fn print(a: &OnboardingArgs, r: &Report) {
         n as f64 / r.onboard_total.as_secs_f64()
     );
     println!(
-        "| Tenant databases on the server afterwards | {} | {n} |",
+        "| Tenant databases on the server afterwards (the template not counted) | {} | {n} |",
         r.databases
     );
     if let Some(p) = &r.probe {

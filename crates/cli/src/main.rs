@@ -125,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
                 b
             });
             if let Some(a) = &cfg.database.analytics_url {
-                kompass_serve::migrate_analytics(a).await?;
+                kompass_serve::migrate_analytics(&kompass_serve::with_ssl_mode(a, &cfg)?).await?;
             }
             let report = kompass_serve::migrate_all(
                 &url,

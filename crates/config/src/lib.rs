@@ -177,7 +177,21 @@ pub struct DatabaseConfig {
     pub data_dir: PathBuf,
     /// Tenant databases migrated at once by `kompass migrate`.
     pub migrate_concurrency: usize,
+    /// `sslmode` for every PostgreSQL URL that does not name one (libpq's
+    /// values: disable, allow, prefer, require, verify-ca, verify-full).
+    /// `None`: the driver's default, `prefer`.
+    pub ssl_mode: Option<String>,
 }
+
+/// libpq's `sslmode` values, which sqlx accepts too.
+pub const SSL_MODES: &[&str] = &[
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -313,6 +327,7 @@ impl Default for DatabaseConfig {
             analytics_url: None,
             data_dir: PathBuf::from(".kompass-dev"),
             migrate_concurrency: 4,
+            ssl_mode: None,
         }
     }
 }
@@ -416,6 +431,16 @@ impl Config {
                 }
                 "KOMPASS_MIGRATE_CONCURRENCY" => {
                     self.database.migrate_concurrency = num("KOMPASS_MIGRATE_CONCURRENCY", v)?
+                }
+                "KOMPASS_DB_SSLMODE" => {
+                    if !v.is_empty() && !SSL_MODES.contains(&v) {
+                        return Err(ConfigError::Env {
+                            var: "KOMPASS_DB_SSLMODE",
+                            value: v.into(),
+                            reason: format!("expected one of {}", SSL_MODES.join(", ")),
+                        });
+                    }
+                    self.database.ssl_mode = some(v)
                 }
                 "KOMPASS_DATA_DIR" => self.database.data_dir = v.into(),
                 "KOMPASS_REDIS_URL" => self.redis.url = some(v),
@@ -637,5 +662,18 @@ mod tests {
             )]))
             .is_err()
         );
+        let err = cfg
+            .apply_env(&BTreeMap::from([(
+                "KOMPASS_DB_SSLMODE".to_string(),
+                "sometimes".to_string(),
+            )]))
+            .unwrap_err();
+        assert!(err.to_string().contains("verify-full"), "{err}");
+        cfg.apply_env(&BTreeMap::from([(
+            "KOMPASS_DB_SSLMODE".to_string(),
+            "require".to_string(),
+        )]))
+        .unwrap();
+        assert_eq!(cfg.database.ssl_mode.as_deref(), Some("require"));
     }
 }

@@ -53,13 +53,36 @@ pub struct Platform {
     analytics: Option<sea_orm::DatabaseConnection>,
 }
 
+/// `url` with the configured `sslmode` (`KOMPASS_DB_SSLMODE`) unless it
+/// names one itself: an explicit URL setting wins.
+pub fn with_ssl_mode(url: &str, cfg: &Config) -> Result<String, ServeError> {
+    let Some(mode) = cfg.database.ssl_mode.as_deref() else {
+        return Ok(url.to_string());
+    };
+    if !kompass_config::SSL_MODES.contains(&mode) {
+        return Err(ServeError::Config(format!(
+            "database.ssl_mode {mode:?}: expected one of {}",
+            kompass_config::SSL_MODES.join(", ")
+        )));
+    }
+    let mut u = url::Url::parse(url)
+        .map_err(|e| ServeError::Config(format!("database URL is not valid: {e}")))?;
+    if !u.query_pairs().any(|(k, _)| k == "sslmode") {
+        u.query_pairs_mut().append_pair("sslmode", mode);
+    }
+    Ok(u.to_string())
+}
+
 /// The catalog URL and tenant backend the configuration asks for.
 pub fn storage(cfg: &Config) -> Result<(String, Backend), ServeError> {
     match &cfg.database.url {
         Some(url) => {
+            let url = with_ssl_mode(url, cfg)?;
             let mut servers = BTreeMap::from([("primary".to_string(), url.clone())]);
-            servers.extend(cfg.database.servers.clone());
-            Ok((url.clone(), Backend::postgres(&servers)?))
+            for (name, u) in &cfg.database.servers {
+                servers.insert(name.clone(), with_ssl_mode(u, cfg)?);
+            }
+            Ok((url, Backend::postgres(&servers)?))
         }
         None => {
             let dir = &cfg.database.data_dir;
@@ -149,9 +172,13 @@ impl Platform {
             None => catalog,
         };
         let analytics = match (&cfg.database.analytics_url, cfg.is_embedded()) {
-            (Some(url), false) => {
-                Some(migrate::connect_analytics(url, cfg.database.catalog_pool_size).await?)
-            }
+            (Some(url), false) => Some(
+                migrate::connect_analytics(
+                    &with_ssl_mode(url, &cfg)?,
+                    cfg.database.catalog_pool_size,
+                )
+                .await?,
+            ),
             _ => None,
         };
         let dbs = TenantDbs::new(

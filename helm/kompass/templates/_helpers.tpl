@@ -123,6 +123,7 @@ KOMPASS_TENANT_DB_PREFIX: {{ $c.tenantDbPrefix | quote }}
 KOMPASS_DB_MAX_CONNECTIONS: {{ $c.dbMaxConnections | int | quote }}
 KOMPASS_DB_POOL_SIZE: {{ $c.dbPoolSize | int | quote }}
 KOMPASS_DB_IDLE_TIMEOUT_SECS: {{ $c.dbIdleTimeoutSecs | int | quote }}
+KOMPASS_DB_SSLMODE: {{ $c.dbSslMode | quote }}
 {{- with $c.jwt.issuer }}
 KOMPASS_JWT_ISSUER: {{ . | quote }}
 {{- end }}
