@@ -400,3 +400,58 @@ async fn one_etag_one_winner_and_exact_audit_rows() {
     assert_eq!(audit[0].new_value, expected);
     env.cleanup().await;
 }
+
+/// A score write reads the evaluation's fixed facts from a cache, not its
+/// state: once the lead moves the evaluation on, the next write is refused
+/// by the statement's own state check, cached row or not.
+#[tokio::test]
+async fn a_cached_evaluation_row_never_lets_a_score_past_a_state_change() {
+    let env = TestEnv::start().await;
+    let external = external_in_scoring(&env).await;
+    let mut sc = ScoringServiceClient::new(env.channel(ServiceKind::Assessment).await);
+    let mut ev = EvaluationServiceClient::new(env.channel(ServiceKind::Assessment).await);
+    let eva = env.token("eva", &["evaluator"]);
+    for p in ["3", "4"] {
+        write(&mut sc, &eva, &external, "1.1", p).await.unwrap();
+    }
+    let etag = ev
+        .get_evaluation(authed(
+            &eva,
+            apb::GetEvaluationRequest {
+                name: external.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .etag;
+    ev.transition_evaluation(authed(
+        &eva,
+        apb::TransitionEvaluationRequest {
+            name: external.clone(),
+            to_state: apb::evaluation::State::Consensus as i32,
+            etag,
+            reason: String::new(),
+        },
+    ))
+    .await
+    .unwrap();
+    let e = write(&mut sc, &eva, &external, "1.1", "5")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("CONSENSUS"), "{}", e.message());
+    // Nothing was written: the score is still the last one accepted.
+    let s = sc
+        .get_score(authed(
+            &eva,
+            apb::GetScoreRequest {
+                name: format!("{external}/scores/1.1"),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(s.points, "4.00");
+    env.cleanup().await;
+}

@@ -2,6 +2,8 @@
 
 use kompass_auth::{Caller, PlatformRole, TenantRole};
 use kompass_core::{Error, Msg, TenantId, UserId, names};
+use std::sync::Arc;
+
 use kompass_tenant_db::TenantDb;
 use sea_orm::{ConnectionTrait, EntityTrait};
 
@@ -300,12 +302,37 @@ pub async fn open(st: &Assessment, caller: &Caller, name: &str) -> Result<Eval, 
         .one(&*db)
         .await?
         .ok_or_else(|| no_evaluation(name))?;
+    st.evaluation_rows
+        .insert((tenant.to_string(), id.to_string()), Arc::new(row.clone()));
     Ok(Eval {
         tenant,
         user: caller.user()?.clone(),
         role,
         db,
         row,
+    })
+}
+
+/// As [`open`], but the row may come from [`Assessment::evaluation_rows`]:
+/// only its fields that never change (kind, framework version, previous
+/// evaluation, id) may be relied on, not its state or seal. For a write that
+/// checks the state itself, in the same statement (the score write).
+pub async fn open_fixed(st: &Assessment, caller: &Caller, name: &str) -> Result<Eval, Error> {
+    let (tenant, id) = names::tenant_child(name, "evaluations")?;
+    let Some(row) = st
+        .evaluation_rows
+        .get(&(tenant.to_string(), id.to_string()))
+    else {
+        return open(st, caller, name).await;
+    };
+    let role = role_for(st, caller, &tenant, id).await?;
+    let db = st.dir.db(&tenant).await?;
+    Ok(Eval {
+        tenant,
+        user: caller.user()?.clone(),
+        role,
+        db,
+        row: (*row).clone(),
     })
 }
 

@@ -60,6 +60,10 @@ pub struct Assessment {
     /// Agreed points of published evaluations by (tenant, evaluation): sealed,
     /// so they never change; read for every score of a next cycle.
     pub sealed_agreed: moka::sync::Cache<(String, String), Arc<BTreeMap<String, i64>>>,
+    /// Evaluation rows by (tenant, evaluation) as last read, for the fields
+    /// that never change after creation (kind, framework, previous cycle):
+    /// a score write reads them here instead of from the database.
+    pub evaluation_rows: moka::sync::Cache<(String, String), Arc<entity::evaluation::Model>>,
 }
 
 impl Assessment {
@@ -74,6 +78,10 @@ impl Assessment {
             sealed_agreed: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_idle(std::time::Duration::from_secs(3600))
+                .build(),
+            evaluation_rows: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_idle(std::time::Duration::from_secs(600))
                 .build(),
         }
     }

@@ -374,13 +374,26 @@ impl ScoringService for Scoring {
             .ok_or_else(|| Error::invalid("score is required", "score krävs"))?;
         let paths = util::required_mask(r.update_mask)?;
         let (eval, q) = access::child(&s.name, "scores")?;
-        let ev = access::open(&self.0, &c, &eval).await?;
+        // The one-statement write (PostgreSQL, no evidence) checks the state
+        // itself, so it needs only the evaluation's fixed facts, cached.
+        let one_statement = !paths.iter().any(|p| p == "evidence")
+            && matches!(
+                self.0.dir.dbs.backend(),
+                kompass_tenant_db::Backend::Postgres { .. }
+            );
+        let ev = if one_statement {
+            access::open_fixed(&self.0, &c, &eval).await?
+        } else {
+            access::open(&self.0, &c, &eval).await?
+        };
         ev.require(
             ev.may_score(),
             "only the evaluation's assigned evaluators (or, on a self-assessment, the municipality's users) score it",
             "endast de tilldelade utvärderarna (eller, vid självskattning, kommunens användare) poängsätter",
         )?;
-        ev.require_state(&[State::Scoring], "scoring", "poängsättning")?;
+        if !one_statement {
+            ev.require_state(&[State::Scoring], "scoring", "poängsättning")?;
+        }
         let fw = frameworks::resolve(&self.0, &ev.row.framework_version).await?;
         let max = question(&fw, q)?;
         // What the request sets, validated before the write begins.
@@ -408,7 +421,7 @@ impl ScoringService for Scoring {
         }
         let what = format!("your score of question {q}");
         let now = Utc::now();
-        if set_evidence.is_none() && ev.db.get_database_backend() == DbBackend::Postgres {
+        if one_statement {
             let update = store::score::ScoreUpdate {
                 evaluation_id: &ev.row.id,
                 question_id: q,
