@@ -102,8 +102,9 @@ impl Authenticator {
         })?;
         let user = self.resolve_user(provider, &claims).await?;
         // Roles in the token are ignored: the catalog says what the caller may
-        // do, read on every request, so a revoked role or a deactivated user
-        // takes effect on the next call (no cache to go stale).
+        // do, on every request (through the access cache, which every change
+        // invalidates), so a revoked role or a deactivated user takes effect
+        // on the next call.
         let grants = self
             .grants
             .grants(&user)

@@ -1,6 +1,8 @@
 //! FrameworkService: the built-in Kommunkompassen 2015 revision, and versions
 //! operators import. A version is immutable once an evaluation uses it.
 
+use std::sync::{Arc, LazyLock};
+
 use chrono::Utc;
 use kompass_core::{Error, Msg, names, paging};
 use kompass_frameworks::{Format, Framework};
@@ -36,17 +38,30 @@ fn not_found(name: &str) -> Error {
 }
 
 /// The framework version `name`.
-pub async fn resolve(st: &Assessment, name: &str) -> Result<Framework, Error> {
+pub async fn resolve(st: &Assessment, name: &str) -> Result<Arc<Framework>, Error> {
+    static BUILTIN_FW: LazyLock<Arc<Framework>> =
+        LazyLock::new(|| Arc::new(Framework::builtin().clone()));
     if name == BUILTIN {
-        return Ok(Framework::builtin().clone());
+        return Ok(BUILTIN_FW.clone());
+    }
+    if let Some(fw) = st.frameworks_in_use.get(name) {
+        return Ok(fw);
     }
     let (f, v) = parse_name(name)?;
     let row = framework_version::Entity::find_by_id((f, v))
         .one(&st.platform)
         .await?
         .ok_or_else(|| not_found(name))?;
-    Framework::from_yaml(&row.content)
-        .map_err(|e| Error::internal(format!("stored framework {name}: {e}")))
+    let fw = Arc::new(
+        Framework::from_yaml(&row.content)
+            .map_err(|e| Error::internal(format!("stored framework {name}: {e}")))?,
+    );
+    // A version in use can no longer be replaced, so it may be kept; one not
+    // yet in use is read again next time.
+    if row.in_use {
+        st.frameworks_in_use.insert(name.to_string(), fw.clone());
+    }
+    Ok(fw)
 }
 
 /// Marks an imported version as used: from now on it cannot be replaced.

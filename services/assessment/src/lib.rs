@@ -64,6 +64,9 @@ pub struct Assessment {
     /// that never change after creation (kind, framework, previous cycle):
     /// a score write reads them here instead of from the database.
     pub evaluation_rows: moka::sync::Cache<(String, String), Arc<entity::evaluation::Model>>,
+    /// Imported framework versions in use, parsed: such a version can no
+    /// longer be replaced (see [`frameworks::mark_in_use`]).
+    pub frameworks_in_use: moka::sync::Cache<String, Arc<kompass_frameworks::Framework>>,
 }
 
 impl Assessment {
@@ -82,6 +85,10 @@ impl Assessment {
             evaluation_rows: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_idle(std::time::Duration::from_secs(600))
+                .build(),
+            frameworks_in_use: moka::sync::Cache::builder()
+                .max_capacity(100)
+                .time_to_idle(std::time::Duration::from_secs(3600))
                 .build(),
         }
     }

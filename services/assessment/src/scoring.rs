@@ -12,9 +12,7 @@ use kompass_grpc::caller;
 use kompass_proto::assessment::v1::{self as pb, scoring_service_server::ScoringService};
 use kompass_scoring::{QuestionScore, format_points};
 use rust_decimal::Decimal;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 use tonic::{Request, Response, Status};
 
