@@ -259,6 +259,25 @@ impl TestEnv {
     pub async fn tenants(&self) -> TenantServiceClient<Channel> {
         TenantServiceClient::new(self.channel(ServiceKind::Tenancy).await)
     }
+    /// The ids of the tenants the operator sees through `ListTenants`.
+    pub async fn tenant_ids(&self) -> Vec<String> {
+        self.tenants()
+            .await
+            .list_tenants(authed(
+                &self.token("operator", &["operator"]),
+                kompass_proto::tenancy::v1::ListTenantsRequest {
+                    page_size: 100,
+                    page_token: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .tenants
+            .iter()
+            .map(|t| t.name.trim_start_matches("tenants/").to_string())
+            .collect()
+    }
     pub async fn users(&self) -> UserServiceClient<Channel> {
         UserServiceClient::new(self.channel(ServiceKind::Tenancy).await)
     }

@@ -33,26 +33,6 @@ async fn import(env: &TestEnv, file: &std::path::Path) -> (bool, String) {
     (out.status.success(), text)
 }
 
-async fn tenant_ids(env: &TestEnv) -> Vec<String> {
-    let r = env
-        .tenants()
-        .await
-        .list_tenants(authed(
-            &env.token("operator", &["operator"]),
-            tpb::ListTenantsRequest {
-                page_size: 100,
-                page_token: String::new(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    r.tenants
-        .iter()
-        .map(|t| t.name.trim_start_matches("tenants/").to_string())
-        .collect()
-}
-
 #[tokio::test]
 async fn imports_a_file_reports_existing_rows_and_refuses_a_bad_file_whole() {
     let env = TestEnv::start().await;
@@ -70,7 +50,7 @@ async fn imports_a_file_reports_existing_rows_and_refuses_a_bad_file_whole() {
     assert!(!ok, "{out}");
     assert!(out.contains("line 3"), "{out}");
     assert!(out.contains("municipality_code"), "{out}");
-    assert!(tenant_ids(&env).await.is_empty());
+    assert!(env.tenant_ids().await.is_empty());
 
     let good = dir.join("rollout.csv");
     std::fs::write(
@@ -88,7 +68,7 @@ async fn imports_a_file_reports_existing_rows_and_refuses_a_bad_file_whole() {
         out.contains("4 row(s): 4 created, 0 already existed, 0 failed"),
         "{out}"
     );
-    assert_eq!(tenant_ids(&env).await, ["aarhus", "alby", "byn", "oslo"]);
+    assert_eq!(env.tenant_ids().await, ["aarhus", "alby", "byn", "oslo"]);
     let byn = env
         .tenants()
         .await
@@ -122,7 +102,7 @@ async fn imports_a_file_reports_existing_rows_and_refuses_a_bad_file_whole() {
         "{out}"
     );
     assert!(out.contains("alby already exists"), "{out}");
-    assert_eq!(tenant_ids(&env).await.len(), 5);
+    assert_eq!(env.tenant_ids().await.len(), 5);
 
     let _ = std::fs::remove_dir_all(&dir);
     env.cleanup().await;
