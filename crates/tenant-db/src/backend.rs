@@ -262,27 +262,20 @@ impl Backend {
         }
         // Both identifiers validated by check_db_name; CREATE DATABASE takes no parameters.
         let sql = format!("CREATE DATABASE \"{}\" TEMPLATE \"{template}\"", p.database);
-        let mut wait = Duration::from_millis(10);
-        for _ in 0..12 {
-            match admin.execute_unprepared(&sql).await {
-                Ok(_) => return Ok(TemplateCopy::Copied),
-                Err(e) => {
-                    let m = e.to_string();
-                    if m.contains("already exists") {
-                        return Ok(TemplateCopy::Exists); // a concurrent onboarding of this tenant
-                    }
-                    if m.contains("does not exist") {
-                        return Ok(TemplateCopy::Missing); // dropped meanwhile (`kompass migrate`)
-                    }
-                    if !m.contains("being accessed by other users") {
-                        return Err(unavailable(e));
-                    }
+        match retry_busy(&admin, &sql).await {
+            Ok(()) => Ok(TemplateCopy::Copied),
+            Err(e) if is_busy(&e) => Ok(TemplateCopy::Busy),
+            Err(e) => {
+                let m = e.to_string();
+                if m.contains("already exists") {
+                    Ok(TemplateCopy::Exists) // a concurrent onboarding of this tenant
+                } else if m.contains("does not exist") {
+                    Ok(TemplateCopy::Missing) // dropped meanwhile (`kompass migrate`)
+                } else {
+                    Err(unavailable(e))
                 }
             }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_millis(400));
         }
-        Ok(TemplateCopy::Busy)
     }
 
     /// Drops a template database (`IS_TEMPLATE` cleared first, as PostgreSQL requires).
@@ -414,7 +407,7 @@ async fn retry_busy(admin: &DatabaseConnection, sql: &str) -> Result<(), DbErr> 
     loop {
         match admin.execute_unprepared(sql).await {
             Ok(_) => return Ok(()),
-            Err(e) if left > 0 && e.to_string().contains("being accessed by other users") => {
+            Err(e) if left > 0 && is_busy(&e) => {
                 left -= 1;
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_millis(400));
@@ -422,6 +415,11 @@ async fn retry_busy(admin: &DatabaseConnection, sql: &str) -> Result<(), DbErr> 
             Err(e) => return Err(e),
         }
     }
+}
+
+/// PostgreSQL refused because another session is connected to the database.
+fn is_busy(e: &DbErr) -> bool {
+    e.to_string().contains("being accessed by other users")
 }
 
 fn check_db_name(name: &str) -> Result<(), Error> {

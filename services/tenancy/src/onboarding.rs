@@ -165,29 +165,23 @@ pub async fn provision_database(
             return Ok(Provisioned::FromTemplate);
         }
         TemplateCopy::Exists => Fallback::Existed,
-        TemplateCopy::Missing => {
-            if matches!(backend, Backend::Postgres { .. }) {
-                tracing::warn!(
-                    server = %p.server,
-                    template = %template,
-                    "no onboarding template on this server (run `kompass migrate`); creating and migrating"
-                );
-            }
-            Fallback::NoTemplate
-        }
-        TemplateCopy::Stale => {
-            tracing::warn!(
-                server = %p.server,
-                template = %template,
-                "onboarding template is another build's schema (run `kompass migrate`); creating and migrating"
-            );
-            Fallback::Stale
-        }
-        TemplateCopy::Busy => {
-            tracing::warn!(template = %template, "onboarding template stayed in use; creating and migrating");
-            Fallback::Busy
-        }
+        TemplateCopy::Missing => Fallback::NoTemplate,
+        TemplateCopy::Stale => Fallback::Stale,
+        TemplateCopy::Busy => Fallback::Busy,
     };
+    // Embedded mode has no template by design: nothing to warn about.
+    if matches!(backend, Backend::Postgres { .. }) && fallback != Fallback::Existed {
+        let why = match fallback {
+            Fallback::NoTemplate => {
+                "there is no onboarding template on this server (run `kompass migrate`)"
+            }
+            Fallback::Stale => {
+                "the onboarding template is another build's schema (run `kompass migrate`)"
+            }
+            _ => "the onboarding template stayed in use",
+        };
+        tracing::warn!(server = %p.server, template = %template, "{why}; creating and migrating");
+    }
     backend.create_database(p).await?;
     migrate_database(backend, p).await?;
     MIGRATED.fetch_add(1, Ordering::Relaxed);
