@@ -24,6 +24,8 @@
 //! case this cannot judge: it writes nothing and says [`Outcome::Retry`], and
 //! the caller falls back to the transaction.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
@@ -74,7 +76,9 @@ fn audit_json(points: &str, comment: &str) -> String {
     AUDIT_JSON.replace("%C", comment).replace("%P", points)
 }
 
-fn sql() -> String {
+/// Built once: sqlx finds its prepared statement by the text, so a string
+/// rebuilt on every write would also be hashed and compared at full length.
+static SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         r#"WITH ev AS (
     SELECT state FROM evaluations WHERE id = $1 FOR SHARE
@@ -113,7 +117,7 @@ FROM (SELECT 1) AS one LEFT JOIN up ON true"#,
         old = audit_json("cur.points_centi", "cur.comment"),
         new = audit_json("up.points_centi", "up.comment"),
     )
-}
+});
 
 /// Writes the score in one statement (PostgreSQL only).
 pub async fn write_one_statement(
@@ -123,7 +127,7 @@ pub async fn write_one_statement(
     debug_assert_eq!(db.get_database_backend(), DbBackend::Postgres);
     let stmt = Statement::from_sql_and_values(
         DbBackend::Postgres,
-        sql(),
+        SQL.as_str(),
         [
             u.evaluation_id.into(),
             u.question_id.into(),
