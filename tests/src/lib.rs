@@ -72,6 +72,8 @@ pub struct Options {
     pub provider: Option<Provider>,
     /// `KOMPASS_ACCESS_CACHE_TTL_MS` (default: the product's).
     pub access_cache_ttl_ms: Option<u64>,
+    /// Any further setting, applied last.
+    pub configure: Option<fn(&mut Config)>,
 }
 
 /// An identity provider the services trust (see `kompass-oidc-fake`).
@@ -97,6 +99,7 @@ impl Default for Options {
             bootstrap_operator: None,
             provider: None,
             access_cache_ttl_ms: None,
+            configure: None,
         }
     }
 }
@@ -177,6 +180,9 @@ impl TestEnv {
         }
         cfg.redis.url = Some(o.redis_url.unwrap_or_else(redis_url));
         cfg.redis.key_prefix = format!("kompass-test:{id}:");
+        if let Some(f) = o.configure {
+            f(&mut cfg);
+        }
         let platform = Platform::open(cfg.clone()).await.unwrap();
         let running = kompass_serve::start(&platform, &ServiceKind::ALL, |_| 0)
             .await

@@ -8,13 +8,26 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use kompass_core::TenantId;
-use kompass_events::{Bus, OutboxTable, relay_outbox};
+use kompass_events::{Bus, OutboxTable, purge_sent, relay_outbox};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tokio::sync::mpsc;
 
 use crate::{TenantDirectory, TenantState, entity::tenant};
 
 const SWEEP_EVERY: Duration = Duration::from_secs(300);
+
+/// How long sent outbox rows are kept, in seconds (`KOMPASS_OUTBOX_RETENTION_HOURS`,
+/// set once at start); the sweep deletes older ones.
+static RETENTION_SECS: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(7 * 24 * 3600);
+
+pub fn set_outbox_retention(d: Duration) {
+    RETENTION_SECS.store(d.as_secs(), std::sync::atomic::Ordering::Relaxed);
+}
+
+fn retention() -> Duration {
+    Duration::from_secs(RETENTION_SECS.load(std::sync::atomic::Ordering::Relaxed))
+}
 
 #[derive(Clone)]
 pub struct RelayHandle(mpsc::UnboundedSender<TenantId>);
@@ -25,7 +38,15 @@ impl RelayHandle {
     }
 }
 
-async fn relay_tenant(dir: &TenantDirectory, bus: &Bus, table: OutboxTable, t: &TenantId) -> bool {
+/// Relays one tenant's outbox; `purge`: also deletes rows sent before the
+/// retention period (done by the sweep, not after every write).
+async fn relay_tenant(
+    dir: &TenantDirectory,
+    bus: &Bus,
+    table: OutboxTable,
+    t: &TenantId,
+    purge: bool,
+) -> bool {
     let db = match dir.db(t).await {
         Ok(db) => db,
         Err(e) => {
@@ -37,6 +58,15 @@ async fn relay_tenant(dir: &TenantDirectory, bus: &Bus, table: OutboxTable, t: &
         Ok(n) => {
             if n > 0 {
                 tracing::info!(tenant = %t, events = n, "outbox relayed");
+            }
+            if purge {
+                match purge_sent(&db, table, retention()).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(tenant = %t, rows = n, "outbox: sent rows past retention deleted")
+                    }
+                    Err(e) => tracing::warn!(tenant = %t, error = %e, "outbox purge failed"),
+                }
             }
             true
         }
@@ -62,7 +92,7 @@ async fn sweep(
     };
     for r in rows {
         if let Ok(t) = TenantId::parse(&r.id)
-            && !relay_tenant(dir, bus, table, &t).await
+            && !relay_tenant(dir, bus, table, &t, true).await
         {
             retry.insert(t);
         }
@@ -80,13 +110,13 @@ pub fn spawn(dir: TenantDirectory, bus: Bus, table: OutboxTable) -> RelayHandle 
             tokio::select! {
                 t = rx.recv() => {
                     let Some(t) = t else { break };
-                    if !relay_tenant(&dir, &bus, table, &t).await {
+                    if !relay_tenant(&dir, &bus, table, &t, false).await {
                         retry.insert(t);
                     }
                 }
                 _ = tick.tick() => {
                     for t in std::mem::take(&mut retry) {
-                        if !relay_tenant(&dir, &bus, table, &t).await {
+                        if !relay_tenant(&dir, &bus, table, &t, false).await {
                             retry.insert(t);
                         }
                     }

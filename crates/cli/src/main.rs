@@ -4,6 +4,7 @@ mod admin;
 mod console;
 mod demo;
 mod dev;
+mod events;
 mod import;
 
 use std::io::IsTerminal;
@@ -57,6 +58,11 @@ enum Cmd {
         cmd: admin::UserCmd,
         #[command(flatten)]
         conn: admin::Conn,
+    },
+    /// The event pipeline: dead letters.
+    Events {
+        #[command(subcommand)]
+        cmd: events::EventsCmd,
     },
     /// Mints a development token signed with the configured HS256 secret.
     Token {
@@ -112,6 +118,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Migrate => {
             let _t = kompass_telemetry::init(&cfg.telemetry, "migrate")?;
+            // A migration may rewrite a large table; it is watched by an operator.
+            cfg.database.statement_timeout_ms = 0;
             let (url, backend) = kompass_serve::storage(&cfg)?;
             let bar = std::io::stderr().is_terminal().then(|| {
                 let b = indicatif::ProgressBar::new(0);
@@ -125,7 +133,7 @@ async fn main() -> anyhow::Result<()> {
                 b
             });
             if let Some(a) = &cfg.database.analytics_url {
-                kompass_serve::migrate_analytics(&kompass_serve::with_ssl_mode(a, &cfg)?).await?;
+                kompass_serve::migrate_analytics(&kompass_serve::pg_url(a, &cfg)?).await?;
             }
             let report = kompass_serve::migrate_all(
                 &url,
@@ -173,6 +181,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Tenant { cmd, conn } => admin::tenant(&cfg, conn, cmd).await,
+        Cmd::Events { cmd } => events::run(&cfg, cmd).await,
         Cmd::User { cmd, conn } => admin::user(&cfg, conn, cmd).await,
         Cmd::Token { sub, roles, ttl } => {
             let secret = match &cfg.auth.jwt_secret {

@@ -75,6 +75,56 @@ pub struct Config {
     pub oidc: OidcConfig,
     /// The console's server-side sessions.
     pub sessions: SessionConfig,
+    /// Limits every gRPC server applies to itself.
+    pub server: ServerConfig,
+    pub events: EventsConfig,
+}
+
+/// The event pipeline: consumers, dead letters, retention.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// An event pending this long with a consumer that stopped (a replaced
+    /// pod) is taken over by another.
+    pub claim_idle_ms: u64,
+    /// A consumer idle this long with nothing pending is removed from its group.
+    pub forget_consumer_after_secs: u64,
+    /// An event that fails this many deliveries moves to the dead-letter stream.
+    pub max_deliveries: u64,
+    /// Sent outbox rows are deleted after this many hours.
+    pub outbox_retention_hours: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            claim_idle_ms: 60_000,
+            forget_consumer_after_secs: 3_600,
+            max_deliveries: 5,
+            outbox_retention_hours: 168,
+        }
+    }
+}
+
+/// Load shedding and health of every gRPC server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Calls one server handles at once; the next is refused with UNAVAILABLE
+    /// at once instead of queueing without bound (health and reflection are
+    /// never refused). 0: no limit.
+    pub max_concurrent_requests: usize,
+    /// How often health checks the catalog database and Redis.
+    pub health_probe_interval_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_concurrent_requests: 512,
+            health_probe_interval_ms: 2_000,
+        }
+    }
 }
 
 /// The browser console (`kompass serve console`, and inside `kompass dev`).
@@ -181,6 +231,9 @@ pub struct DatabaseConfig {
     /// values: disable, allow, prefer, require, verify-ca, verify-full).
     /// `None`: the driver's default, `prefer`.
     pub ssl_mode: Option<String>,
+    /// PostgreSQL `statement_timeout` of every service connection, in
+    /// milliseconds (`kompass migrate` runs without one). 0: none.
+    pub statement_timeout_ms: u64,
 }
 
 /// libpq's `sslmode` values, which sqlx accepts too.
@@ -299,6 +352,8 @@ impl Default for Config {
             console: ConsoleConfig::default(),
             oidc: OidcConfig::default(),
             sessions: SessionConfig::default(),
+            server: ServerConfig::default(),
+            events: EventsConfig::default(),
         }
     }
 }
@@ -328,6 +383,7 @@ impl Default for DatabaseConfig {
             data_dir: PathBuf::from(".kompass-dev"),
             migrate_concurrency: 4,
             ssl_mode: None,
+            statement_timeout_ms: 30_000,
         }
     }
 }
@@ -441,6 +497,43 @@ impl Config {
                         });
                     }
                     self.database.ssl_mode = some(v)
+                }
+                "KOMPASS_DB_STATEMENT_TIMEOUT_MS" => {
+                    self.database.statement_timeout_ms = num("KOMPASS_DB_STATEMENT_TIMEOUT_MS", v)?
+                }
+                "KOMPASS_MAX_CONCURRENT_REQUESTS" => {
+                    self.server.max_concurrent_requests = num("KOMPASS_MAX_CONCURRENT_REQUESTS", v)?
+                }
+                "KOMPASS_HEALTH_PROBE_INTERVAL_MS" => {
+                    self.server.health_probe_interval_ms =
+                        num("KOMPASS_HEALTH_PROBE_INTERVAL_MS", v)?;
+                    if self.server.health_probe_interval_ms == 0 {
+                        return Err(ConfigError::Env {
+                            var: "KOMPASS_HEALTH_PROBE_INTERVAL_MS",
+                            value: v.into(),
+                            reason: "must be at least 1".into(),
+                        });
+                    }
+                }
+                "KOMPASS_EVENTS_CLAIM_IDLE_MS" => {
+                    self.events.claim_idle_ms = num("KOMPASS_EVENTS_CLAIM_IDLE_MS", v)?
+                }
+                "KOMPASS_EVENTS_FORGET_CONSUMER_AFTER_SECS" => {
+                    self.events.forget_consumer_after_secs =
+                        num("KOMPASS_EVENTS_FORGET_CONSUMER_AFTER_SECS", v)?
+                }
+                "KOMPASS_EVENTS_MAX_DELIVERIES" => {
+                    self.events.max_deliveries = num("KOMPASS_EVENTS_MAX_DELIVERIES", v)?;
+                    if self.events.max_deliveries == 0 {
+                        return Err(ConfigError::Env {
+                            var: "KOMPASS_EVENTS_MAX_DELIVERIES",
+                            value: v.into(),
+                            reason: "must be at least 1".into(),
+                        });
+                    }
+                }
+                "KOMPASS_OUTBOX_RETENTION_HOURS" => {
+                    self.events.outbox_retention_hours = num("KOMPASS_OUTBOX_RETENTION_HOURS", v)?
                 }
                 "KOMPASS_DATA_DIR" => self.database.data_dir = v.into(),
                 "KOMPASS_REDIS_URL" => self.redis.url = some(v),

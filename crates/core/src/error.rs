@@ -142,7 +142,25 @@ impl From<DbErr> for Error {
                 "the municipality's database is not reachable right now; try again shortly",
                 "kommunens databas går inte att nå just nu; försök igen om en stund",
             )),
+            // 57014 query_canceled: the statement ran past `statement_timeout`
+            // (or was cancelled); the transaction rolled back, so retrying is safe.
+            _ if sqlstate(&e).as_deref() == Some("57014") => Error::Unavailable(Msg::new(
+                "the database took too long to answer and the change was not made; try again shortly",
+                "databasen svarade inte i tid och ändringen gjordes inte; försök igen om en stund",
+            )),
             _ => Error::Internal(format!("database: {e}")),
         }
+    }
+}
+
+/// The SQLSTATE of a database error, when the driver reported one.
+pub fn sqlstate(e: &DbErr) -> Option<String> {
+    use sea_orm::RuntimeErr;
+    match e {
+        DbErr::Query(RuntimeErr::SqlxError(s)) | DbErr::Exec(RuntimeErr::SqlxError(s)) => s
+            .as_database_error()
+            .and_then(|d| d.code())
+            .map(|c| c.into_owned()),
+        _ => None,
     }
 }

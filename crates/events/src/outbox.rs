@@ -80,3 +80,26 @@ pub async fn relay_outbox(
     }
     Ok(sent)
 }
+
+/// Deletes the rows of one database that were sent more than `retention`
+/// ago (an outbox is a queue, not an archive: the event stream and the
+/// consumers' read models hold what was said); returns how many.
+pub async fn purge_sent(
+    db: &DatabaseConnection,
+    table: OutboxTable,
+    retention: std::time::Duration,
+) -> Result<u64, EventError> {
+    let cutoff =
+        Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    let r = db
+        .execute_raw(stmt(
+            db,
+            &format!(
+                "DELETE FROM {} WHERE published_at IS NOT NULL AND published_at < $1",
+                table.table
+            ),
+            vec![cutoff.into()],
+        ))
+        .await?;
+    Ok(r.rows_affected())
+}

@@ -3,10 +3,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use futures::FutureExt;
 use http::{Request, Response};
 use kompass_auth::{Caller, Claims, GrantSource, IdentityLinks, Verifier};
 use kompass_core::i18n::{self, Lang};
 use kompass_core::{Error, UserId};
+use tokio::sync::Semaphore;
 use tonic::body::Body;
 use tower::{Layer, Service};
 use tracing::Instrument;
@@ -139,11 +141,25 @@ pub fn caller<T>(req: &tonic::Request<T>) -> Caller {
 pub struct ContextLayer {
     auth: Arc<Authenticator>,
     service: &'static str,
+    limit: Option<Arc<Semaphore>>,
 }
 
 impl ContextLayer {
     pub fn new(auth: Arc<Authenticator>, service: &'static str) -> Self {
-        ContextLayer { auth, service }
+        ContextLayer {
+            auth,
+            service,
+            limit: None,
+        }
+    }
+
+    /// Handle at most `n` calls at once (0: no limit); the next call is
+    /// refused with UNAVAILABLE at once, so a flood cannot queue up without
+    /// bound and a client can retry elsewhere. Health and reflection are
+    /// never refused: a busy server is not a dead one.
+    pub fn with_concurrency_limit(mut self, n: usize) -> Self {
+        self.limit = (n > 0).then(|| Arc::new(Semaphore::new(n)));
+        self
     }
 }
 
@@ -154,6 +170,7 @@ impl<S> Layer<S> for ContextLayer {
             inner,
             auth: self.auth.clone(),
             service: self.service,
+            limit: self.limit.clone(),
         }
     }
 }
@@ -163,6 +180,29 @@ pub struct ContextService<S> {
     inner: S,
     auth: Arc<Authenticator>,
     service: &'static str,
+    limit: Option<Arc<Semaphore>>,
+}
+
+fn busy() -> Error {
+    Error::Unavailable(kompass_core::Msg::new(
+        "the server is busy; try again in a moment",
+        "servern är upptagen; försök igen om en stund",
+    ))
+}
+
+/// A panic in a handler fails that call with INTERNAL; without this the
+/// panic would unwind through the connection task and break every other
+/// call multiplexed on the same HTTP/2 connection.
+fn panicked(method: &str, panic: Box<dyn std::any::Any + Send>) -> Response<Body> {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into());
+    tonic::Status::from(Error::Internal(format!(
+        "handler of {method} panicked: {what}"
+    )))
+    .into_http()
 }
 
 type BoxFuture<T, E> = Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send>>;
@@ -200,6 +240,18 @@ where
         if is_infrastructure(&path) {
             return Box::pin(inner.call(req));
         }
+        let permit = match &self.limit {
+            Some(sem) => match sem.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    tracing::warn!(method = %path, "shedding load: concurrency limit reached");
+                    let e = busy();
+                    let res = tonic::Status::new(e.code(), e.message(lang)).into_http();
+                    return Box::pin(async move { Ok(res) });
+                }
+            },
+            None => None,
+        };
         let span = tracing::info_span!(
             "rpc",
             otel.name = %path,
@@ -225,7 +277,14 @@ where
                         .unwrap_or_else(|| "anonymous".into());
                     tracing::Span::current().record("principal", who.as_str());
                     req.extensions_mut().insert(caller);
-                    let res = inner.call(req).await;
+                    let res = match std::panic::AssertUnwindSafe(inner.call(req))
+                        .catch_unwind()
+                        .await
+                    {
+                        Ok(res) => res,
+                        Err(panic) => Ok(panicked(&path, panic)),
+                    };
+                    drop(permit);
                     if let Ok(r) = &res {
                         let code = r
                             .headers()
@@ -244,5 +303,146 @@ where
         }
         .instrument(span);
         Box::pin(i18n::with_lang(lang, fut))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use super::*;
+
+    struct NoGrants;
+
+    #[async_trait::async_trait]
+    impl GrantSource for NoGrants {
+        async fn grants(&self, _: &UserId) -> Result<Option<kompass_auth::Grants>, Error> {
+            Ok(None)
+        }
+    }
+
+    /// A service whose `/t.S/Slow` waits for `open`, `/t.S/Panic` panics and
+    /// everything else answers at once.
+    fn inner(
+        open: tokio::sync::watch::Receiver<bool>,
+    ) -> impl Service<
+        Request<Body>,
+        Response = Response<Body>,
+        Error = Infallible,
+        Future = impl Send + 'static,
+    > + Clone
+    + Send
+    + 'static {
+        tower::service_fn(move |req: Request<Body>| {
+            let mut open = open.clone();
+            async move {
+                match req.uri().path() {
+                    "/t.S/Slow" => {
+                        let _ = open.wait_for(|o| *o).await;
+                    }
+                    "/t.S/Panic" => panic!("a bug in a handler"),
+                    _ => {}
+                }
+                Ok::<_, Infallible>(Response::new(Body::empty()))
+            }
+        })
+    }
+
+    fn layer(limit: usize) -> ContextLayer {
+        let auth = Authenticator::new(None, Arc::new(NoGrants)).allow_anonymous(&[
+            "/t.S/Slow",
+            "/t.S/Panic",
+            "/t.S/Fast",
+        ]);
+        ContextLayer::new(Arc::new(auth), "t").with_concurrency_limit(limit)
+    }
+
+    fn req(path: &str, lang: &str) -> Request<Body> {
+        Request::builder()
+            .uri(format!("http://localhost{path}"))
+            .header("accept-language", lang)
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    /// The gRPC status of a response (`None`: OK, no status in the headers).
+    fn status(r: &Response<Body>) -> Option<tonic::Status> {
+        tonic::Status::from_header_map(r.headers())
+    }
+
+    async fn call<S>(svc: &mut S, r: Request<Body>) -> Response<Body>
+    where
+        S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
+    {
+        std::future::poll_fn(|cx| svc.poll_ready(cx)).await.unwrap();
+        svc.call(r).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn calls_past_the_limit_are_shed_with_unavailable_and_health_never_is() {
+        let (open, rx) = tokio::sync::watch::channel(false);
+        let svc = layer(2).layer(inner(rx));
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut s = svc.clone();
+            held.push(tokio::spawn(async move {
+                call(&mut s, req("/t.S/Slow", "en")).await
+            }));
+        }
+        // Both slow calls hold their permits once called.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+        let mut s = svc.clone();
+        let shed = status(&call(&mut s, req("/t.S/Fast", "sv")).await).expect("refused");
+        assert_eq!(shed.code(), tonic::Code::Unavailable);
+        assert_eq!(
+            shed.message(),
+            "servern är upptagen; försök igen om en stund"
+        );
+        let shed = status(&call(&mut s, req("/t.S/Fast", "en")).await).expect("refused");
+        assert_eq!(shed.message(), "the server is busy; try again in a moment");
+        let health = call(&mut s, req("/grpc.health.v1.Health/Check", "en")).await;
+        assert!(status(&health).is_none(), "health is never shed");
+
+        open.send(true).unwrap();
+        for h in held {
+            assert!(status(&h.await.unwrap()).is_none());
+        }
+        // The permits came back.
+        let after = call(&mut s, req("/t.S/Fast", "en")).await;
+        assert!(status(&after).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_fails_its_own_call_with_internal_only() {
+        let (_open, rx) = tokio::sync::watch::channel(true);
+        let mut svc = layer(1).layer(inner(rx));
+        let r = call(&mut svc, req("/t.S/Panic", "sv")).await;
+        let st = status(&r).expect("an error status");
+        assert_eq!(st.code(), tonic::Code::Internal);
+        assert_eq!(st.message(), "internt fel; det har loggats för driften");
+        // The service (and its single permit) is still there.
+        let r = call(&mut svc, req("/t.S/Fast", "en")).await;
+        assert!(status(&r).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_limit_of_zero_sheds_nothing() {
+        let (open, rx) = tokio::sync::watch::channel(false);
+        let svc = layer(0).layer(inner(rx));
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let mut s = svc.clone();
+            held.push(tokio::spawn(async move {
+                call(&mut s, req("/t.S/Slow", "en")).await
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let mut s = svc.clone();
+        assert!(status(&call(&mut s, req("/t.S/Fast", "en")).await).is_none());
+        open.send(true).unwrap();
+        for h in held {
+            assert!(status(&h.await.unwrap()).is_none());
+        }
     }
 }

@@ -6,4 +6,4 @@ mod context;
 mod server;
 
 pub use context::{Authenticator, ContextLayer, caller};
-pub use server::serve;
+pub use server::{LIVENESS, Options, Probe, serve};

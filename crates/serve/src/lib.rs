@@ -73,14 +73,33 @@ pub fn with_ssl_mode(url: &str, cfg: &Config) -> Result<String, ServeError> {
     Ok(u.to_string())
 }
 
+/// `url` as the services connect with it: [`with_ssl_mode`], and every
+/// statement under the configured `statement_timeout`, so one runaway query
+/// cannot hold a connection (and the tenant's pool) for ever. A URL that sets
+/// `options` itself keeps them.
+pub fn pg_url(url: &str, cfg: &Config) -> Result<String, ServeError> {
+    let url = with_ssl_mode(url, cfg)?;
+    let ms = cfg.database.statement_timeout_ms;
+    if ms == 0 {
+        return Ok(url);
+    }
+    let mut u = url::Url::parse(&url)
+        .map_err(|e| ServeError::Config(format!("database URL is not valid: {e}")))?;
+    if !u.query_pairs().any(|(k, _)| k.starts_with("options")) {
+        u.query_pairs_mut()
+            .append_pair("options[statement_timeout]", &format!("{ms}ms"));
+    }
+    Ok(u.to_string())
+}
+
 /// The catalog URL and tenant backend the configuration asks for.
 pub fn storage(cfg: &Config) -> Result<(String, Backend), ServeError> {
     match &cfg.database.url {
         Some(url) => {
-            let url = with_ssl_mode(url, cfg)?;
+            let url = pg_url(url, cfg)?;
             let mut servers = BTreeMap::from([("primary".to_string(), url.clone())]);
             for (name, u) in &cfg.database.servers {
-                servers.insert(name.clone(), with_ssl_mode(u, cfg)?);
+                servers.insert(name.clone(), pg_url(u, cfg)?);
             }
             Ok((url, Backend::postgres(&servers)?))
         }
@@ -173,11 +192,8 @@ impl Platform {
         };
         let analytics = match (&cfg.database.analytics_url, cfg.is_embedded()) {
             (Some(url), false) => Some(
-                migrate::connect_analytics(
-                    &with_ssl_mode(url, &cfg)?,
-                    cfg.database.catalog_pool_size,
-                )
-                .await?,
+                migrate::connect_analytics(&pg_url(url, &cfg)?, cfg.database.catalog_pool_size)
+                    .await?,
             ),
             _ => None,
         };
@@ -239,12 +255,21 @@ impl Platform {
                 .allow_anonymous(kompass_assessment::ANONYMOUS)
                 .allow_anonymous(kompass_reporting::ANONYMOUS),
         );
-        let bus: kompass_events::Bus = match &cfg.redis.url {
-            Some(url) => {
-                Arc::new(kompass_events::RedisBus::connect(url, &cfg.redis.key_prefix).await?)
-            }
-            None => Arc::new(kompass_events::MemoryBus::new()),
+        let claim = kompass_events::ClaimPolicy {
+            idle: Duration::from_millis(cfg.events.claim_idle_ms),
+            forget_consumer_after: Duration::from_secs(cfg.events.forget_consumer_after_secs),
         };
+        let bus: kompass_events::Bus = match &cfg.redis.url {
+            Some(url) => Arc::new(
+                kompass_events::RedisBus::connect(url, &cfg.redis.key_prefix)
+                    .await?
+                    .with_claim_policy(claim),
+            ),
+            None => Arc::new(kompass_events::MemoryBus::new().with_claim_policy(claim)),
+        };
+        kompass_catalog::relay::set_outbox_retention(Duration::from_secs(
+            cfg.events.outbox_retention_hours.saturating_mul(3600),
+        ));
         Ok(Platform {
             cfg,
             catalog,
@@ -287,7 +312,41 @@ impl Platform {
                     .map(|u| (u, self.cfg.redis.key_prefix.as_str())),
             )
             .with_min_group(self.cfg.comparison.min_group)
+            .with_consumer_options(kompass_events::ConsumerOptions {
+                max_deliveries: self.cfg.events.max_deliveries.max(1),
+                ..Default::default()
+            })
         })
+    }
+
+    /// Load shedding, and health probes of what every service needs: the
+    /// catalog database (every call is authorised against it) and Redis when
+    /// configured (events, caches).
+    fn serve_options(&self) -> kompass_grpc::Options {
+        let mut probes: Vec<(&'static str, kompass_grpc::Probe)> = Vec::new();
+        let catalog = self.catalog.db().clone();
+        probes.push((
+            "catalog database",
+            Arc::new(move || {
+                let db = catalog.clone();
+                Box::pin(async move { db.ping().await.map_err(|e| e.to_string()) })
+            }),
+        ));
+        if self.cfg.redis.url.is_some() {
+            let bus = self.bus.clone();
+            probes.push((
+                "redis",
+                Arc::new(move || {
+                    let bus = bus.clone();
+                    Box::pin(async move { bus.ping().await.map_err(|e| e.to_string()) })
+                }),
+            ));
+        }
+        kompass_grpc::Options {
+            max_concurrent_requests: self.cfg.server.max_concurrent_requests,
+            probes,
+            probe_interval: Duration::from_millis(self.cfg.server.health_probe_interval_ms.max(1)),
+        }
     }
 
     pub fn directory(&self) -> TenantDirectory {
@@ -335,11 +394,12 @@ impl Platform {
             }
         };
         let auth = self.auth.clone();
+        let options = self.serve_options();
         tokio::spawn(async move {
             let stop = async move {
                 let _ = shutdown.wait_for(|s| *s).await;
             };
-            kompass_grpc::serve(name, listener, routes, services, auth, stop)
+            kompass_grpc::serve(name, listener, routes, services, auth, options, stop)
                 .await
                 .map_err(|e| ServeError::Transport(name, e))
         })

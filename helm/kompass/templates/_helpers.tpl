@@ -124,6 +124,8 @@ KOMPASS_DB_MAX_CONNECTIONS: {{ $c.dbMaxConnections | int | quote }}
 KOMPASS_DB_POOL_SIZE: {{ $c.dbPoolSize | int | quote }}
 KOMPASS_DB_IDLE_TIMEOUT_SECS: {{ $c.dbIdleTimeoutSecs | int | quote }}
 KOMPASS_DB_SSLMODE: {{ $c.dbSslMode | quote }}
+KOMPASS_DB_STATEMENT_TIMEOUT_MS: {{ $c.dbStatementTimeoutMs | int | quote }}
+KOMPASS_MAX_CONCURRENT_REQUESTS: {{ $c.maxConcurrentRequests | int | quote }}
 {{- with $c.jwt.issuer }}
 KOMPASS_JWT_ISSUER: {{ . | quote }}
 {{- end }}
@@ -308,6 +310,9 @@ spec:
           livenessProbe:
             grpc:
               port: {{ $svc.port }}
+              # Readiness follows the catalog and Redis; liveness only that
+              # the server answers, so an outage does not restart every pod.
+              service: kompass.liveness
             {{- toYaml $root.Values.probes.liveness | nindent 12 }}
           resources:
             {{- toYaml $svc.resources | nindent 12 }}

@@ -4,6 +4,7 @@
 //! access rules to what the caller may see.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use kompass_core::{Error, Msg, TenantId};
 use kompass_proto::assessment::v1 as apb;
@@ -22,23 +23,71 @@ pub struct AssessmentApi {
     url: String,
 }
 
-/// What is forwarded from the incoming request.
-#[derive(Clone, Default)]
+/// The longest a call to the assessment service may take when the caller
+/// set no deadline of its own (the servers stop any call after 60 s).
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+
+/// What is forwarded from the incoming request: the caller's token, language
+/// and deadline, so a call the caller has given up on stops downstream too.
+#[derive(Clone)]
 pub struct Forward {
     authorization: Option<AsciiMetadataValue>,
     language: Option<AsciiMetadataValue>,
+    deadline: Instant,
+}
+
+impl Default for Forward {
+    fn default() -> Self {
+        Forward {
+            authorization: None,
+            language: None,
+            deadline: Instant::now() + DEFAULT_DEADLINE,
+        }
+    }
+}
+
+/// A `grpc-timeout` value (`<digits><unit>`, units H M S m u n).
+pub fn parse_grpc_timeout(v: &str) -> Option<Duration> {
+    if v.len() < 2 || v.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = v.split_at(v.len() - 1);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
 }
 
 impl Forward {
     pub fn from(md: &MetadataMap) -> Forward {
+        let timeout = md
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout)
+            .map_or(DEFAULT_DEADLINE, |t| t.min(DEFAULT_DEADLINE));
         Forward {
             authorization: md.get("authorization").cloned(),
             language: md.get("accept-language").cloned(),
+            deadline: Instant::now() + timeout,
         }
+    }
+
+    /// What is left of the caller's deadline.
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
     }
 
     fn req<T>(&self, msg: T) -> tonic::Request<T> {
         let mut r = tonic::Request::new(msg);
+        // Zero would mean "no deadline" to some servers; one millisecond
+        // fails at once, as the caller's expired deadline should.
+        r.set_timeout(self.remaining().max(Duration::from_millis(1)));
         if let Some(a) = &self.authorization {
             r.metadata_mut().insert("authorization", a.clone());
         }
@@ -51,6 +100,12 @@ impl Forward {
 
 fn unavailable(url: &str, s: &Status) -> Error {
     tracing::warn!(url, code = ?s.code(), message = s.message(), "assessment service call failed");
+    if matches!(s.code(), Code::DeadlineExceeded | Code::Cancelled) {
+        return Error::Unavailable(Msg::new(
+            "the assessment service did not answer in time; nothing was changed, try again shortly",
+            "utvärderingstjänsten svarade inte i tid; inget ändrades, försök igen om en stund",
+        ));
+    }
     Error::Unavailable(Msg::new(
         "the assessment service cannot be reached right now; try again shortly",
         "utvärderingstjänsten går inte att nå just nu; försök igen om en stund",
@@ -231,5 +286,59 @@ impl AssessmentApi {
             }
             token = page.next_page_token;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse_in_every_unit_and_nonsense_does_not() {
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("3M"), Some(Duration::from_secs(180)));
+        assert_eq!(parse_grpc_timeout("7u"), Some(Duration::from_micros(7)));
+        assert_eq!(parse_grpc_timeout("9n"), Some(Duration::from_nanos(9)));
+        for bad in ["", "S", "12", "1x", "-1S", "1234567890S"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
+        }
+    }
+
+    fn outgoing_timeout<T>(r: &tonic::Request<T>) -> Duration {
+        parse_grpc_timeout(r.metadata().get("grpc-timeout").unwrap().to_str().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_callers_deadline_travels_on_and_is_capped() {
+        let mut md = MetadataMap::new();
+        md.insert("grpc-timeout", "500m".parse().unwrap());
+        md.insert("authorization", "Bearer x".parse().unwrap());
+        let fwd = Forward::from(&md);
+        let r = fwd.req(());
+        let t = outgoing_timeout(&r);
+        assert!(
+            t <= Duration::from_millis(500) && t > Duration::from_millis(400),
+            "{t:?}"
+        );
+        assert_eq!(r.metadata().get("authorization").unwrap(), "Bearer x");
+
+        // No deadline, or a longer one than ours: the service's own bound.
+        let t = outgoing_timeout(&Forward::from(&MetadataMap::new()).req(()));
+        assert!(t <= DEFAULT_DEADLINE && t > DEFAULT_DEADLINE - Duration::from_secs(1));
+        let mut md = MetadataMap::new();
+        md.insert("grpc-timeout", "5M".parse().unwrap());
+        assert!(outgoing_timeout(&Forward::from(&md).req(())) <= DEFAULT_DEADLINE);
+    }
+
+    #[test]
+    fn an_expired_deadline_fails_the_next_call_at_once() {
+        let mut md = MetadataMap::new();
+        md.insert("grpc-timeout", "1n".parse().unwrap());
+        let fwd = Forward::from(&md);
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(fwd.remaining(), Duration::ZERO);
+        assert!(outgoing_timeout(&fwd.req(())) <= Duration::from_millis(1));
     }
 }

@@ -30,7 +30,7 @@ pub mod stats;
 pub mod store;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kompass_catalog::Catalog;
 use kompass_events::{Bus, streams};
@@ -97,6 +97,7 @@ pub struct Reporting {
     /// Smallest comparison group figures are shown for.
     min_group: u32,
     counters: Arc<metrics::Counters>,
+    consumer: kompass_events::ConsumerOptions,
 }
 
 impl Reporting {
@@ -122,7 +123,14 @@ impl Reporting {
             cache: Arc::new(cache),
             min_group: 5,
             counters: Arc::default(),
+            consumer: Default::default(),
         }
+    }
+
+    /// How the read model's consumers read and when they give up on an event.
+    pub fn with_consumer_options(mut self, o: kompass_events::ConsumerOptions) -> Reporting {
+        self.consumer = o;
+        self
     }
 
     /// Sets the smallest comparison group figures are shown for
@@ -140,17 +148,23 @@ impl Reporting {
     /// Applies one event to the read model and drops cached comparisons.
     /// Returns whether the delivery may be acknowledged.
     pub async fn handle(&self, event_id: &str, topic: &str, payload: &[u8]) -> bool {
+        self.apply(event_id, topic, payload).await.is_ok()
+    }
+
+    /// [`Reporting::handle`], with why a delivery may not be acknowledged
+    /// yet (kept with the event if it ends in the dead-letter stream).
+    pub async fn apply(&self, event_id: &str, topic: &str, payload: &[u8]) -> Result<(), String> {
         if topic.starts_with("project.") {
             return match portfolio::apply(&self.db, event_id, topic, payload).await {
-                Ok(_) => true,
+                Ok(_) => Ok(()),
                 Err(e) => {
                     tracing::warn!(event_id, error = %e, "reporting: project event not applied; will retry");
-                    false
+                    Err(e.to_string())
                 }
             };
         }
         match store::apply(&self.db, &self.catalog, event_id, topic, payload).await {
-            Ok(store::Applied::Ignored) => true,
+            Ok(store::Applied::Ignored) => Ok(()),
             Ok(store::Applied::Rejected { evaluation, why }) => {
                 // Refused for good: acknowledged so it does not block the
                 // stream, counted and logged for whoever watches the seals.
@@ -161,83 +175,64 @@ impl Reporting {
                     reason = why.reason(),
                     "reporting: publication refused: {why}"
                 );
-                true
+                Ok(())
             }
             Ok(applied) => {
                 if applied == store::Applied::Stored {
                     tracing::info!(event_id, "reporting: publication stored");
                 }
-                match self.cache.invalidate().await {
-                    Ok(()) => true,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "reporting: cache invalidation failed; will retry");
-                        false
-                    }
-                }
+                self.cache.invalidate().await.map_err(|e| {
+                    tracing::warn!(error = %e, "reporting: cache invalidation failed; will retry");
+                    format!("comparison cache invalidation: {e}")
+                })
             }
             Err(e) => {
                 tracing::warn!(event_id, error = %e, "reporting: event not applied; will retry");
-                false
+                Err(e.to_string())
             }
         }
     }
 
-    /// Runs the consumers of both streams until `shutdown` turns true.
+    /// Runs the consumers of both streams, and the refresh of tenant
+    /// metadata, until `shutdown` turns true.
     pub fn spawn_consumer(&self, shutdown: watch::Receiver<bool>) {
-        self.spawn_stream(streams::EVALUATIONS, shutdown.clone(), true);
-        self.spawn_stream(streams::PROJECTS, shutdown, false);
-    }
-
-    /// One stream's consumer loop; `refresh`: also re-copies tenant metadata
-    /// from the catalog now and then.
-    fn spawn_stream(
-        &self,
-        stream: &'static str,
-        mut shutdown: watch::Receiver<bool>,
-        refresh: bool,
-    ) -> tokio::task::JoinHandle<()> {
-        let st = self.clone();
+        // A pod's name: what it left pending is taken over by the others
+        // (`XAUTOCLAIM`) once it has been idle for the claim time.
         let consumer = std::env::var("HOSTNAME").unwrap_or_else(|_| "reporting".into());
+        for stream in [streams::EVALUATIONS, streams::PROJECTS] {
+            let st = self.clone();
+            tokio::spawn(kompass_events::consume(
+                self.bus.clone(),
+                stream,
+                GROUP,
+                consumer.clone(),
+                self.consumer,
+                shutdown.clone(),
+                move |d| {
+                    let st = st.clone();
+                    async move { st.apply(&d.event_id, &d.topic, &d.payload).await }
+                },
+            ));
+        }
+        let st = self.clone();
+        let mut shutdown = shutdown;
         tokio::spawn(async move {
-            let mut refreshed = Instant::now();
+            let mut tick = tokio::time::interval(TENANT_REFRESH);
+            tick.tick().await;
             loop {
-                if *shutdown.borrow() {
-                    break;
-                }
-                let read = tokio::select! {
-                    r = st.bus.read(stream, GROUP, &consumer, 50, Duration::from_secs(1)) => r,
+                tokio::select! {
+                    _ = tick.tick() => {}
                     _ = shutdown.changed() => break,
-                };
-                match read {
-                    Ok(ds) => {
-                        for d in ds {
-                            if !st.handle(&d.event_id, &d.topic, &d.payload).await {
-                                // Not acknowledged: read again (own pending first).
-                                tokio::time::sleep(Duration::from_secs(1)).await;
-                                break;
-                            }
-                            if let Err(e) = st.bus.ack(stream, GROUP, &d.entry_id).await {
-                                tracing::warn!(stream, error = %e, "reporting: ack failed; the event will come again");
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(stream, error = %e, "reporting: event stream unavailable");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
                 }
-                if refresh && refreshed.elapsed() >= TENANT_REFRESH {
-                    refreshed = Instant::now();
-                    match store::refresh_tenants(&st.db, &st.catalog).await {
-                        Ok(true) => {
-                            let _ = st.cache.invalidate().await;
-                        }
-                        Ok(false) => {}
-                        Err(e) => tracing::warn!(error = %e, "reporting: tenant refresh failed"),
+                match store::refresh_tenants(&st.db, &st.catalog).await {
+                    Ok(true) => {
+                        let _ = st.cache.invalidate().await;
                     }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "reporting: tenant refresh failed"),
                 }
             }
-        })
+        });
     }
 }
 

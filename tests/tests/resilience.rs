@@ -1,0 +1,330 @@
+//! Deadlines and load shedding (#15 item 7) on real parts: health follows the
+//! catalog database and Redis, statements run under `statement_timeout`, and
+//! a server at its concurrency limit refuses the next call at once.
+
+use std::time::Duration;
+
+use kompass_config::{Config, ServiceKind};
+use kompass_proto::tenancy::v1 as tpb;
+use kompass_tests::{Options, TempRedis, TestEnv, authed};
+use sea_orm::{ConnectionTrait, Database, TransactionTrait};
+use tonic_health::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+const EVALUATIONS: &str = "kompass.assessment.v1.EvaluationService";
+
+async fn health(env: &TestEnv, kind: ServiceKind, service: &str) -> ServingStatus {
+    let r = HealthClient::new(env.channel(kind).await)
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .expect("health answers whatever the dependencies do")
+        .into_inner();
+    match r.status {
+        1 => ServingStatus::Serving,
+        2 => ServingStatus::NotServing,
+        _ => ServingStatus::Unknown,
+    }
+}
+
+/// Waits up to `within` for every server to report `want`, for the server as
+/// a whole and (assessment) for one of its services.
+async fn until_health(env: &TestEnv, want: ServingStatus, within: Duration) {
+    let end = tokio::time::Instant::now() + within;
+    loop {
+        let mut all = true;
+        for kind in ServiceKind::ALL {
+            all &= health(env, kind, "").await == want;
+        }
+        all &= health(env, ServiceKind::Assessment, EVALUATIONS).await == want;
+        if all {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "health did not turn {want:?} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn quick_probes(cfg: &mut Config) {
+    cfg.server.health_probe_interval_ms = 100;
+}
+
+#[tokio::test]
+async fn health_turns_not_serving_while_redis_or_the_catalog_is_down_and_back_after() {
+    let redis = TempRedis::start().await;
+    let env = TestEnv::start_with(Options {
+        redis_url: Some(redis.url()),
+        configure: Some(quick_probes),
+        ..Default::default()
+    })
+    .await;
+    until_health(&env, ServingStatus::Serving, Duration::from_secs(5)).await;
+
+    // Redis killed: every server says NOT_SERVING; restarted: SERVING, with
+    // no restart of the services.
+    redis.stop();
+    until_health(&env, ServingStatus::NotServing, Duration::from_secs(10)).await;
+    let redis = redis.restart().await;
+    until_health(&env, ServingStatus::Serving, Duration::from_secs(20)).await;
+
+    // The catalog database gone (its connections cut): NOT_SERVING; back
+    // (an empty database, re-migrated): SERVING.
+    let cat = env.catalog_db.clone();
+    env.admin
+        .execute_unprepared(&format!("DROP DATABASE \"{cat}\" WITH (FORCE)"))
+        .await
+        .unwrap();
+    until_health(&env, ServingStatus::NotServing, Duration::from_secs(10)).await;
+    // What a liveness probe asks stays SERVING: no restart storm in an outage.
+    for kind in ServiceKind::ALL {
+        assert_eq!(
+            health(&env, kind, kompass_grpc::LIVENESS).await,
+            ServingStatus::Serving
+        );
+    }
+    env.admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{cat}\""))
+        .await
+        .unwrap();
+    kompass_serve::migrate_platform(&kompass_serve::storage(&env.cfg).unwrap().0)
+        .await
+        .unwrap();
+    until_health(&env, ServingStatus::Serving, Duration::from_secs(20)).await;
+
+    env.cleanup().await;
+    drop(redis);
+}
+
+fn short_statements(cfg: &mut Config) {
+    cfg.database.statement_timeout_ms = 300;
+}
+
+#[tokio::test]
+async fn every_service_connection_runs_under_the_statement_timeout() {
+    let env = TestEnv::start_with(Options {
+        configure: Some(short_statements),
+        ..Default::default()
+    })
+    .await;
+    env.onboard("timeouts").await;
+    let show = "SHOW statement_timeout";
+
+    // The catalog connection the services share.
+    let row = env
+        .platform
+        .catalog
+        .db()
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            show,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get_by_index::<String>(0).unwrap(), "300ms");
+
+    // A tenant database, through the same URL rule.
+    let (_, backend) = kompass_serve::storage(&env.cfg).unwrap();
+    let tenant_url = backend
+        .url(&kompass_tenant_db::Placement {
+            server: "primary".into(),
+            database: format!("{}timeouts", env.prefix),
+        })
+        .unwrap();
+    let db = Database::connect(&tenant_url).await.unwrap();
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            show,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get_by_index::<String>(0).unwrap(), "300ms");
+
+    // A statement past it is cancelled and becomes UNAVAILABLE, in both languages.
+    let err = db
+        .execute_unprepared("SELECT pg_sleep(2)")
+        .await
+        .expect_err("cancelled by statement_timeout");
+    assert_eq!(
+        kompass_core::error::sqlstate(&err).as_deref(),
+        Some("57014")
+    );
+    let e = kompass_core::Error::from(err);
+    assert_eq!(e.code(), tonic::Code::Unavailable);
+    assert!(
+        e.message(kompass_core::i18n::Lang::Sv)
+            .contains("databasen svarade inte i tid"),
+        "{}",
+        e.message(kompass_core::i18n::Lang::Sv)
+    );
+    db.close().await.ok();
+
+    // `kompass migrate` runs without one: its URLs carry no timeout.
+    let mut cfg = env.cfg.clone();
+    cfg.database.statement_timeout_ms = 0;
+    assert!(
+        !kompass_serve::storage(&cfg)
+            .unwrap()
+            .0
+            .contains("statement_timeout")
+    );
+    env.cleanup().await;
+}
+
+fn one_call_at_a_time(cfg: &mut Config) {
+    cfg.server.max_concurrent_requests = 1;
+}
+
+#[tokio::test]
+async fn a_server_at_its_limit_refuses_the_next_call_at_once_and_serves_again_after() {
+    let env = TestEnv::start_with(Options {
+        configure: Some(one_call_at_a_time),
+        ..Default::default()
+    })
+    .await;
+    env.onboard("busy").await;
+    let token = env.token("operator", &["operator"]);
+    let get = || {
+        let mut r = authed(
+            &token,
+            tpb::GetTenantRequest {
+                name: "tenants/busy".into(),
+            },
+        );
+        r.metadata_mut()
+            .insert("accept-language", "sv".parse().unwrap());
+        r
+    };
+    // Warm: the caller's grants are cached, so only the tenant read touches
+    // the table locked below.
+    env.tenants().await.get_tenant(get()).await.unwrap();
+
+    // Hold the tenants table, so a GetTenant waits on it.
+    let catalog = Database::connect(&kompass_serve::storage(&env.cfg).unwrap().0)
+        .await
+        .unwrap();
+    let tx = catalog.begin().await.unwrap();
+    tx.execute_unprepared("LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+
+    let mut first_client = env.tenants().await;
+    let first_req = get();
+    let first = tokio::spawn(async move { first_client.get_tenant(first_req).await });
+    // The first call is inside the server (holding its one permit) once the
+    // server's own query waits on the lock.
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting = env
+            .admin
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                format!(
+                    "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = '{}' AND wait_event_type = 'Lock'",
+                    env.catalog_db
+                ),
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < end, "GetTenant never waited");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let started = std::time::Instant::now();
+    let shed = env
+        .tenants()
+        .await
+        .get_tenant(get())
+        .await
+        .expect_err("shed");
+    assert_eq!(shed.code(), tonic::Code::Unavailable);
+    assert_eq!(
+        shed.message(),
+        "servern är upptagen; försök igen om en stund"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused at once, not queued"
+    );
+    // Health is not shed.
+    assert_eq!(
+        health(&env, ServiceKind::Tenancy, "").await,
+        ServingStatus::Serving
+    );
+
+    tx.rollback().await.unwrap();
+    let t = first.await.unwrap().expect("the held call completes");
+    assert_eq!(t.into_inner().name, "tenants/busy");
+    env.tenants().await.get_tenant(get()).await.unwrap();
+    catalog.close().await.ok();
+    env.cleanup().await;
+}
+
+/// Outbox retention on PostgreSQL: the relay's sweep deletes sent rows past
+/// the retention period, never unsent ones.
+#[tokio::test]
+async fn sent_outbox_rows_past_retention_are_deleted_on_postgres() {
+    let env = TestEnv::start().await;
+    env.onboard("outboxes").await;
+    let (_, backend) = kompass_serve::storage(&env.cfg).unwrap();
+    let url = backend
+        .url(&kompass_tenant_db::Placement {
+            server: "primary".into(),
+            database: format!("{}outboxes", env.prefix),
+        })
+        .unwrap();
+    let db = Database::connect(&url).await.unwrap();
+    let table = kompass_events::OutboxTable {
+        table: "outbox",
+        stream: "test-only",
+    };
+    let old = kompass_events::enqueue(&db, table, "t", b"x".to_vec())
+        .await
+        .unwrap();
+    let recent = kompass_events::enqueue(&db, table, "t", b"x".to_vec())
+        .await
+        .unwrap();
+    let unsent = kompass_events::enqueue(&db, table, "t", b"x".to_vec())
+        .await
+        .unwrap();
+    for (id, age) in [(&old, "10 days"), (&recent, "1 hour")] {
+        db.execute_unprepared(&format!(
+            "UPDATE outbox SET published_at = now() - interval '{age}' WHERE id = '{id}'"
+        ))
+        .await
+        .unwrap();
+    }
+    let week = Duration::from_secs(7 * 24 * 3600);
+    assert_eq!(
+        kompass_events::purge_sent(&db, table, week).await.unwrap(),
+        1
+    );
+    let mut left: Vec<String> = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT id FROM outbox",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get("", "id").unwrap())
+        .collect();
+    left.sort();
+    let mut want = vec![recent, unsent];
+    want.sort();
+    assert_eq!(left, want);
+    db.close().await.ok();
+    env.cleanup().await;
+}
