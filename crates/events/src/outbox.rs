@@ -1,5 +1,5 @@
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait, Value};
 
 use crate::{EventBus, EventError};
 
@@ -49,16 +49,37 @@ pub async fn enqueue(
 
 /// Sends every unsent outbox row of one database, oldest first; a row is
 /// marked sent only after the bus accepted it. Returns how many were sent.
+///
+/// On PostgreSQL the rows are claimed `FOR UPDATE SKIP LOCKED` in a
+/// transaction, so relays in several replicas never publish the same row:
+/// a second relay skips what the first holds. (SQLite has one process.)
 pub async fn relay_outbox(
     db: &DatabaseConnection,
     table: OutboxTable,
     bus: &dyn EventBus,
 ) -> Result<usize, EventError> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return relay_rows(db, table, bus, "").await;
+    }
+    let tx = db.begin().await?;
+    let r = relay_rows(&tx, table, bus, " FOR UPDATE SKIP LOCKED").await;
+    // What was published is marked sent even if a later row failed, so it
+    // is not published again.
+    tx.commit().await?;
+    r
+}
+
+async fn relay_rows(
+    db: &impl ConnectionTrait,
+    table: OutboxTable,
+    bus: &dyn EventBus,
+    lock: &str,
+) -> Result<usize, EventError> {
     let rows = db
         .query_all_raw(stmt(
             db,
             &format!(
-                "SELECT id, topic, payload FROM {} WHERE published_at IS NULL ORDER BY id LIMIT 100",
+                "SELECT id, topic, payload FROM {} WHERE published_at IS NULL ORDER BY id LIMIT 100{lock}",
                 table.table
             ),
             vec![],
