@@ -364,6 +364,19 @@ impl TestEnv {
     }
 
     /// Names of this test's tenant databases that exist on the server.
+    /// The URL the services use for tenant `t` placed on `primary` (with
+    /// the configured sslmode and statement timeout).
+    pub fn tenant_url(&self, t: &str) -> String {
+        kompass_serve::storage(&self.cfg)
+            .unwrap()
+            .1
+            .url(&kompass_tenant_db::Placement {
+                server: "primary".into(),
+                database: format!("{}{t}", self.prefix),
+            })
+            .unwrap()
+    }
+
     pub async fn tenant_databases(&self) -> Vec<String> {
         let like = format!("{}%", self.prefix.replace('_', "\\_"));
         self.admin

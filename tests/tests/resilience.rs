@@ -128,13 +128,7 @@ async fn every_service_connection_runs_under_the_statement_timeout() {
     assert_eq!(row.try_get_by_index::<String>(0).unwrap(), "300ms");
 
     // A tenant database, through the same URL rule.
-    let (_, backend) = kompass_serve::storage(&env.cfg).unwrap();
-    let tenant_url = backend
-        .url(&kompass_tenant_db::Placement {
-            server: "primary".into(),
-            database: format!("{}timeouts", env.prefix),
-        })
-        .unwrap();
+    let tenant_url = env.tenant_url("timeouts");
     let db = Database::connect(&tenant_url).await.unwrap();
     let row = db
         .query_one_raw(sea_orm::Statement::from_string(
@@ -278,14 +272,9 @@ async fn a_server_at_its_limit_refuses_the_next_call_at_once_and_serves_again_af
 async fn sent_outbox_rows_past_retention_are_deleted_on_postgres() {
     let env = TestEnv::start().await;
     env.onboard("outboxes").await;
-    let (_, backend) = kompass_serve::storage(&env.cfg).unwrap();
-    let url = backend
-        .url(&kompass_tenant_db::Placement {
-            server: "primary".into(),
-            database: format!("{}outboxes", env.prefix),
-        })
+    let db = Database::connect(&env.tenant_url("outboxes"))
+        .await
         .unwrap();
-    let db = Database::connect(&url).await.unwrap();
     let table = kompass_events::OutboxTable {
         table: "outbox",
         stream: "test-only",
@@ -404,16 +393,9 @@ async fn two_relays_publish_every_row_once_and_a_hanging_tenant_database_delays_
         env.platform.assessment().relay.clone(),
         second.assessment().relay.clone(),
     ];
-    let (_, backend) = kompass_serve::storage(&env.cfg).unwrap();
     let mut dbs = Vec::new();
     for t in ["alpha", "beta"] {
-        let url = backend
-            .url(&kompass_tenant_db::Placement {
-                server: "primary".into(),
-                database: format!("{}{t}", env.prefix),
-            })
-            .unwrap();
-        dbs.push((t, Database::connect(&url).await.unwrap()));
+        dbs.push((t, Database::connect(&env.tenant_url(t)).await.unwrap()));
     }
     let table = kompass_events::OutboxTable {
         table: "outbox",
