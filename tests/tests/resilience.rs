@@ -378,10 +378,9 @@ async fn two_relays_publish_every_row_once_and_a_hanging_tenant_database_delays_
             .await
             .unwrap();
     }
-    let catalog = Database::connect(&kompass_serve::storage(&env.cfg).unwrap().0)
-        .await
-        .unwrap();
-    catalog
+    env.platform
+        .catalog
+        .db()
         .execute_unprepared("UPDATE tenants SET database_server = 'hung' WHERE id = 'downed'")
         .await
         .unwrap();
@@ -458,7 +457,6 @@ async fn two_relays_publish_every_row_once_and_a_hanging_tenant_database_delays_
     for (_, db) in dbs {
         db.close().await.ok();
     }
-    catalog.close().await.ok();
     env.cleanup().await;
     drop(hang);
 }

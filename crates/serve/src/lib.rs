@@ -53,6 +53,22 @@ pub struct Platform {
     analytics: Option<sea_orm::DatabaseConnection>,
 }
 
+/// `url` with `key=value` appended, unless it already has a parameter for
+/// which `present` holds: an explicit URL setting wins.
+fn with_param(
+    url: &str,
+    present: impl Fn(&str) -> bool,
+    key: &str,
+    value: &str,
+) -> Result<String, ServeError> {
+    let mut u = url::Url::parse(url)
+        .map_err(|e| ServeError::Config(format!("database URL is not valid: {e}")))?;
+    if !u.query_pairs().any(|(k, _)| present(&k)) {
+        u.query_pairs_mut().append_pair(key, value);
+    }
+    Ok(u.to_string())
+}
+
 /// `url` with the configured `sslmode` (`KOMPASS_DB_SSLMODE`) unless it
 /// names one itself: an explicit URL setting wins.
 pub fn with_ssl_mode(url: &str, cfg: &Config) -> Result<String, ServeError> {
@@ -65,12 +81,7 @@ pub fn with_ssl_mode(url: &str, cfg: &Config) -> Result<String, ServeError> {
             kompass_config::SSL_MODES.join(", ")
         )));
     }
-    let mut u = url::Url::parse(url)
-        .map_err(|e| ServeError::Config(format!("database URL is not valid: {e}")))?;
-    if !u.query_pairs().any(|(k, _)| k == "sslmode") {
-        u.query_pairs_mut().append_pair("sslmode", mode);
-    }
-    Ok(u.to_string())
+    with_param(url, |k| k == "sslmode", "sslmode", mode)
 }
 
 /// `url` as the services connect with it: [`with_ssl_mode`], and every
@@ -79,17 +90,15 @@ pub fn with_ssl_mode(url: &str, cfg: &Config) -> Result<String, ServeError> {
 /// `options` itself keeps them.
 pub fn pg_url(url: &str, cfg: &Config) -> Result<String, ServeError> {
     let url = with_ssl_mode(url, cfg)?;
-    let ms = cfg.database.statement_timeout_ms;
-    if ms == 0 {
-        return Ok(url);
+    match cfg.database.statement_timeout_ms {
+        0 => Ok(url),
+        ms => with_param(
+            &url,
+            |k| k.starts_with("options"),
+            "options[statement_timeout]",
+            &format!("{ms}ms"),
+        ),
     }
-    let mut u = url::Url::parse(&url)
-        .map_err(|e| ServeError::Config(format!("database URL is not valid: {e}")))?;
-    if !u.query_pairs().any(|(k, _)| k.starts_with("options")) {
-        u.query_pairs_mut()
-            .append_pair("options[statement_timeout]", &format!("{ms}ms"));
-    }
-    Ok(u.to_string())
 }
 
 /// The catalog URL and tenant backend the configuration asks for.

@@ -36,16 +36,6 @@ pub struct Forward {
     deadline: Instant,
 }
 
-impl Default for Forward {
-    fn default() -> Self {
-        Forward {
-            authorization: None,
-            language: None,
-            deadline: Instant::now() + DEFAULT_DEADLINE,
-        }
-    }
-}
-
 /// A `grpc-timeout` value (`<digits><unit>`, units H M S m u n).
 pub fn parse_grpc_timeout(v: &str) -> Option<Duration> {
     if v.len() < 2 || v.len() > 9 {
